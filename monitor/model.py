@@ -1,0 +1,169 @@
+"""What the aggregator knows, as frozen records: the status engine's output (a ``Snapshot``).
+
+The status engine (pure, no I/O) produces a new ``Snapshot`` whenever its inputs change the
+picture or a deadline passes; the metrics collector, the HTTP API, the status page and the event
+stream only read snapshots. Times are wall-clock seconds (``time.time()``) of the aggregator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from agents.protocol import Resource
+
+Status = Literal[
+    "connected", "degraded", "isolated", "stale", "down", "unreachable", "maintenance", "unknown"
+]
+STATUSES: Final[tuple[Status, ...]] = (
+    "connected",
+    "degraded",
+    "isolated",
+    "stale",
+    "down",
+    "unreachable",
+    "maintenance",
+    "unknown",
+)
+# The ``connected`` flag of DESIGN §2: 1 for these, 0 for every other status.
+CONNECTED_STATUSES: Final[frozenset[Status]] = frozenset({"connected", "degraded", "stale"})
+
+LinkState = Literal["up", "down", "asymmetric", "unknown"]
+LINK_STATES: Final[tuple[LinkState, ...]] = ("up", "down", "asymmetric", "unknown")
+USABLE_LINK_STATES: Final[frozenset[LinkState]] = frozenset({"up", "asymmetric"})
+
+LinkKey = tuple[str, str]
+"""A link's id: its two ends in sorted order (``a < b``)."""
+
+
+def link_key(a: str, b: str) -> LinkKey:
+    """The canonical (sorted) key of the link between ``a`` and ``b``."""
+    return (a, b) if a < b else (b, a)
+
+
+@dataclass(frozen=True, slots=True)
+class RootCause:
+    """The nearest failed center or cut link between a center and the core."""
+
+    kind: Literal["center", "link", "monitor"]
+    ids: tuple[str, ...]
+    """``("hub-north",)`` for a center, ``("a", "b")`` (sorted) for a link, ``()`` for the monitor."""
+
+    @property
+    def label(self) -> str:
+        """One label value naming the cause: ``hub-north`` or ``a--b`` (links)."""
+        return "--".join(self.ids) if self.ids else "monitor"
+
+
+@dataclass(frozen=True, slots=True)
+class CenterView:
+    """Everything the aggregator derived about one registered center."""
+
+    id: str
+    status: Status
+    live: bool
+    never_seen: bool
+    why: str
+    """Empty when connected; else a sentence, e.g. "hub-north is down (root cause)"."""
+    root_cause: RootCause | None
+    session: int | None = None
+    heartbeat_interval_s: float | None = None
+    last_heartbeat_at: float | None = None
+    clock_skew_s: float | None = None
+    capacity: Mapping[str, Resource] = field(default_factory=dict)
+    """Latest capacity report, by resource name (``cpu_cores``, ``gpus``, …)."""
+    capacity_at: float | None = None
+    single_point_of_failure: bool = False
+    dependents: int = 0
+    """How many centers would lose the core if this one failed."""
+    partition: int | None = None
+    """Index of the connected component (among live and stale centers) it belongs to."""
+    in_maintenance: bool = False
+
+    @property
+    def connected(self) -> bool:
+        """The ``connected`` flag: connected, degraded or stale."""
+        return self.status in CONNECTED_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeView:
+    """The latest probe from ``source`` to ``target`` (a registry neighbour)."""
+
+    source: str
+    target: str
+    reachable: bool
+    rtt_s: float | None
+    loss_ratio: float
+    received_at: float
+    fresh: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LinkView:
+    """A registered link and what the evidence says about it."""
+
+    a: str
+    b: str
+    state: LinkState
+    bandwidth_gbps: float
+    bridge: bool = False
+    """True if losing this link would cut centers off the core."""
+    dependents: int = 0
+    rtt_s: float | None = None
+    """Mean RTT of the fresh reachable probes across it."""
+    loss_ratio: float | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Up and asymmetric links carry traffic."""
+        return self.state in USABLE_LINK_STATES
+
+    @property
+    def key(self) -> LinkKey:
+        """The link's id (``a < b``)."""
+        return (self.a, self.b)
+
+
+@dataclass(frozen=True, slots=True)
+class SinglePointOfFailure:
+    """A center or link whose failure would cut ``cut_off`` centers off the core."""
+
+    kind: Literal["center", "link"]
+    ids: tuple[str, ...]
+    cut_off: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    """A status transition of one center."""
+
+    seq: int
+    at: float
+    center: str
+    old: Status
+    new: Status
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The whole derived picture at one evaluation."""
+
+    generation: int
+    evaluated_at: float
+    blind: bool
+    """True while the aggregator has no broker (every status is ``unknown``)."""
+    centers: Mapping[str, CenterView]
+    """In registry order."""
+    links: Mapping[LinkKey, LinkView]
+    probes: Mapping[tuple[str, str], ProbeView]
+    core: frozenset[str]
+    partitions: int
+    connected_ratio: Mapping[str, float]
+    """Per tier, plus ``"all"``."""
+    status_counts: Mapping[Status, int]
+    spof: tuple[SinglePointOfFailure, ...]
+    transitions: tuple[StatusEvent, ...] = ()
+    """Status changes produced by this evaluation."""
