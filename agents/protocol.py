@@ -92,6 +92,7 @@ class CenterState(_Payload, frozen=True, kw_only=True):
     session: Counter
     ts: float
     heartbeat_interval_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    probe_interval_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
     agent: str | None = None
     reason: Literal["lost", "shutdown"] | None = None
 
