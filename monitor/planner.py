@@ -13,7 +13,7 @@ import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from agents.protocol import RESOURCES
+from agents.protocol import RESOURCES, Resource
 from monitor.model import CenterView, Snapshot
 from monitor.registry import Registry
 
@@ -139,7 +139,7 @@ def _usable_graph(snapshot: Snapshot, registry: Registry) -> dict[str, list[_Hop
     return graph
 
 
-def find_candidates(
+def find_candidates(  # noqa: PLR0917 - the agreed call shape of the HTTP layer
     snapshot: Snapshot,
     registry: Registry,
     resource: str,
@@ -188,9 +188,7 @@ def find_candidates(
             continue
         if max_rtt_ms is not None and best[center] * 1000.0 > max_rtt_ms:
             continue
-        found.append(
-            _candidate(center, origin, best[center], previous, amount.available, amount.total)
-        )
+        found.append(_candidate(center, origin, best[center], previous, amount))
     found.sort(key=lambda c: (c.path_rtt_s, c.hops, c.center))
     return found
 
@@ -200,8 +198,7 @@ def _candidate(
     origin: str,
     rtt_s: float,
     previous: Mapping[str, tuple[str, _Hop]],
-    available: float,
-    total: float,
+    amount: Resource,
 ) -> Candidate:
     path = [center]
     estimated = False
@@ -217,8 +214,8 @@ def _candidate(
     path.reverse()
     return Candidate(
         center=center,
-        available=available,
-        total=total,
+        available=amount.available,
+        total=amount.total,
         path=tuple(path),
         hops=len(path) - 1,
         path_rtt_s=rtt_s,

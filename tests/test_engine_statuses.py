@@ -18,7 +18,7 @@ def healthy() -> Feed:
 
 
 def test_healthy_federation_statuses_and_single_points_of_failure() -> None:
-    """A dual-homed hub is connected; a ring behind one hub and a single-homed chain are degraded."""
+    """A dual-homed hub is connected; a ring behind one hub and a single-homed chain degraded."""
     feed = healthy()
     snapshot = feed.engine.evaluate(feed.now)
     assert feed.status() == {
@@ -216,7 +216,7 @@ def test_startup_grace_keeps_silent_centers_unknown() -> None:
     """Right after start no center is declared down before its heartbeat window passed."""
     feed = Feed(sample_registry())
     snapshot = feed.engine.evaluate(1.0)
-    assert set(v.status for v in snapshot.centers.values()) == {"unknown"}
+    assert {v.status for v in snapshot.centers.values()} == {"unknown"}
     assert feed.engine.next_deadline() == WINDOW
 
 
