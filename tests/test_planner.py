@@ -82,5 +82,5 @@ def test_bad_planner_queries_name_the_parameter() -> None:
         (("gpus", 1, "n1", -5.0), "max_rtt_ms"),
     ):
         with pytest.raises(PlannerError) as caught:
-            find_candidates(snapshot, feed.registry, *args)  # type: ignore[arg-type]
+            find_candidates(snapshot, feed.registry, *args)
         assert caught.value.parameter == parameter
