@@ -98,11 +98,17 @@ def _judge_liveness(
     index: FederationIndex, records: Mapping[str, CenterRecord], j: Judging, picture: Picture
 ) -> None:
     grace_until: float | None = None
+    now, misses, default = j.now, j.misses, j.default_interval_s
+    live = picture.live
     for center in index.ids:
         record = records[center]
-        until = record.alive_until(j.misses, j.default_interval_s)
-        if until is not None and j.now < until:
-            picture.live.add(center)
+        alive_at = record.last_alive_at
+        if (
+            alive_at is not None
+            and not record.offline
+            and now < alive_at + misses * (record.heartbeat_interval_s or default)
+        ):
+            live.add(center)
         elif j.grace_start is not None and not record.offline:
             # Silent only because no heartbeat arrived yet since start or reconnect.
             end = j.grace_start + record.window(j.misses, j.default_interval_s)
@@ -234,6 +240,7 @@ def _judge_statuses(
     why = picture.why
     cause = picture.cause
     observers = _observers(index, records, j, picture, reach)
+    poor_ends = {end for key, link in picture.links.items() if link.breach for end in key}
     for center in index.ids:
         if center in picture.live or center in picture.provisional:
             if center in picture.provisional:
@@ -248,7 +255,7 @@ def _judge_statuses(
                     status[center] = "degraded"
                     cause[center] = RootCause("center" if len(spof) == 1 else "link", spof)
                     why[center] = _spof_sentence(spof)
-                elif _poor_links(index, center, picture):
+                elif center in poor_ends and _poor_links(index, center, picture):
                     status[center] = "degraded"
                     cause[center] = RootCause("center", (center,))
                     why[center] = "every usable link of it breaches the link-quality thresholds"
