@@ -86,7 +86,7 @@ class StatusEngine:
             self._push(window.end, "maintenance", window.center)
         self._picture: Picture | None = None
         self._grace_pushed: float | None = None
-        self._previous_link_judgements: dict[LinkKey, object] | None = None
+        self._bridges_shown: set[LinkKey] = set()
         self._probe_view_basis: dict[str, tuple[float, bool, int | None]] = {}
         self._snapshot = self._initial_snapshot(started_at)
 
@@ -460,16 +460,11 @@ class StatusEngine:
         """Views of every link, reusing the previous one where nothing changed."""
         bridges = picture.resilience.bridges
         views: dict[LinkKey, LinkView] = dict(previous)
-        rebuild = set(bridges) | {key for key, view in previous.items() if view.bridge}
-        previous_links = self._previous_link_judgements
-        if previous_links is None or not previous:
-            rebuild = set(self._index.link_by_key)
+        if picture.rejudged is None or not previous:
+            rebuild: set[LinkKey] = set(self._index.link_by_key)
         else:
-            rebuild.update(
-                key
-                for key, judged in picture.links.items()
-                if previous_links.get(key) is not judged
-            )
+            rebuild = picture.rejudged | set(bridges) | self._bridges_shown
+        self._bridges_shown = set(bridges)
         for key in rebuild:
             judged = picture.links[key]
             lost = bridges.get(key)
@@ -483,7 +478,6 @@ class StatusEngine:
                 rtt_s=judged.rtt_s,
                 loss_ratio=judged.loss_ratio,
             )
-        self._previous_link_judgements = dict(picture.links)
         if len(views) == len(self._index.links):
             return views
         return {link.key: views[link.key] for link in self._index.links}  # pragma: no cover

@@ -54,6 +54,8 @@ class Picture:
     provisional: set[str] = field(default_factory=set)
     links: dict[LinkKey, LinkJudgement] = field(default_factory=dict)
     adjacency: dict[str, dict[str, None]] = field(default_factory=dict)
+    rejudged: set[LinkKey] | None = None
+    """Links judged again by this evaluation (None: all of them)."""
     """Usable links (up or asymmetric), both ways."""
     core: tuple[str, ...] = ()
     partition: dict[str, int] = field(default_factory=dict)
@@ -150,6 +152,7 @@ def _rejudge_links(  # noqa: PLR0917 - one private step of derive()
                 fresh = peer in graph_live and record.probes_fresh(j.now, j.probe_fresh_s)
                 counted[peer] = record.probes if fresh else empty
     done: set[LinkKey] = set()
+    picture.rejudged = done
     for center in changed:
         for peer in index.neighbours[center]:
             key = (center, peer) if center < peer else (peer, center)

@@ -25,17 +25,19 @@ def components(nodes: Iterable[str], adjacency: Adjacency) -> dict[str, int]:
     """Index of the connected component of every node (numbered in the order of ``nodes``)."""
     component: dict[str, int] = {}
     count = 0
+    neighbours_of = adjacency.get
+    nothing: tuple[str, ...] = ()
     for start in nodes:
         if start in component:
             continue
         component[start] = count
         frontier = [start]
+        grow = frontier.append
         while frontier:
-            node = frontier.pop()
-            for peer in adjacency.get(node, ()):
+            for peer in neighbours_of(frontier.pop(), nothing):
                 if peer not in component:
                     component[peer] = count
-                    frontier.append(peer)
+                    grow(peer)
         count += 1
     return component
 
