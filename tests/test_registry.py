@@ -41,7 +41,7 @@ def _doc() -> dict[str, object]:
 def test_sample_federation_covers_every_seed_place(registry_path: Path) -> None:
     """All 64 seed places have a provincial center, plus national, regional and HPC centers."""
     registry = load_registry(registry_path)
-    places = (REPO.parent / "shared" / "data" / "places.csv").read_text(encoding="utf-8")
+    places = (REPO / "config" / "places.csv").read_text(encoding="utf-8")
     slugs = [line.split(",")[1] for line in places.splitlines()[1:] if line]
     ids = set(registry.center_ids())
     assert len(slugs) == 64
