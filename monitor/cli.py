@@ -14,6 +14,10 @@ from agents.errors import DcmonError
 COMMAND_MODULES = (
     "monitor.check_config",
     "monitor.simulation.command",
+    "monitor.demo.command",
+    "monitor.console.status",
+    "monitor.console.capacity",
+    "monitor.console.fault",
 )
 
 

@@ -81,6 +81,7 @@ class SimulatedAgent:
         center: CenterSpec,
         neighbours: tuple[str, ...],
         network: SimulatedNetwork,
+        *,
         broker: BrokerAddress,
         timing: Timing,
         stats: PublishStats,
@@ -274,9 +275,9 @@ class SimulatedAgent:
         logger.info("simulated agent %s: killed", self.id, extra={"center": self.id})
         paho = client._client  # aiomqtt exposes no way to drop a connection uncleanly
         sock = paho.socket()
-        if sock is not None:
+        if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+                sock.shutdown(socket.SHUT_RDWR)
         disconnected = client._disconnected
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):

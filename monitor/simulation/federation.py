@@ -60,11 +60,11 @@ class Simulator:
                 center,
                 neighbours.get(center.id, ()),
                 self.network,
-                broker,
-                self.timing,
-                self.stats,
-                random.Random(rng.random()),
-                clock,
+                broker=broker,
+                timing=self.timing,
+                stats=self.stats,
+                rng=random.Random(rng.random()),
+                clock=clock,
             )
             for center in registry.centers
         }
