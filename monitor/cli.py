@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from agents.errors import DcmonError
 
 # Each module exposes ``register(subparsers)`` and sets ``func`` on its parser.
-COMMAND_MODULES = ("monitor.check_config",)
+COMMAND_MODULES = ("monitor.check_config", "monitor.aggregator_command")
 
 
 def build_parser() -> argparse.ArgumentParser:
