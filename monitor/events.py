@@ -35,7 +35,7 @@ class EventLog:
     def recent(
         self, *, since: int | None = None, center: str | None = None, limit: int | None = None
     ) -> list[StatusEvent]:
-        """Buffered events, oldest first: after seq ``since``, of one ``center``, the last ``limit``."""
+        """Buffered events, oldest first: after seq ``since``, of ``center``, the last ``limit``."""
         out = [
             e
             for e in self._events

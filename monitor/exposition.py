@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
-
-from prometheus_client.utils import floatToGoString
 
 from monitor.metrics import (
     CENTER_FAMILIES,
@@ -38,6 +37,22 @@ logger = logging.getLogger(__name__)
 
 K = TypeVar("K")
 V = TypeVar("V")
+
+
+def go_float(value: float) -> str:
+    """A sample value formatted as prometheus-client does (Go's shortest form)."""
+    if value == math.inf:
+        return "+Inf"
+    if value == -math.inf:
+        return "-Inf"
+    if math.isnan(value):
+        return "NaN"
+    text = repr(float(value))
+    dot = text.find(".")
+    if value > 0 and dot > 6:
+        mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
+        return f"{mantissa}e+{dot - 1:02d}"
+    return text
 
 
 def _escape(value: str) -> str:
@@ -67,9 +82,9 @@ class _FamilyFormat:
                     f'{n}="{_escape(labels[i])}"'
                     for n, i in zip(self.label_names, self.order, strict=True)
                 )
-                out.append(f"{name}{{{pairs}}} {floatToGoString(value)}\n")
+                out.append(f"{name}{{{pairs}}} {go_float(value)}\n")
             else:
-                out.append(f"{name} {floatToGoString(value)}\n")
+                out.append(f"{name} {go_float(value)}\n")
         return "".join(out)
 
 

@@ -23,6 +23,8 @@ from monitor.registry import TIERS
 from monitor.service import Aggregator
 from monitor.views import (
     Json,
+    candidates_json,
+    capacity_totals_json,
     center_detail_json,
     center_json,
     event_json,
@@ -54,7 +56,9 @@ class BadParameter(Exception):
         self.problem = problem
 
 
-def build_app(aggregator: Aggregator, *, demo_app: web.Application | None = None) -> web.Application:
+def build_app(
+    aggregator: Aggregator, *, demo_app: web.Application | None = None
+) -> web.Application:
     """The aggregator's aiohttp application.
 
     Args:
@@ -175,7 +179,7 @@ async def readyz(request: web.Request) -> web.Response:
     aggregator = request.app[AGGREGATOR]
     connected = aggregator.broker_connected
     synced = aggregator.broker.synced
-    body = {
+    body: Json = {
         "ready": aggregator.ready,
         "broker_connected": connected,
         "synced": synced,
@@ -208,7 +212,9 @@ async def centers(request: web.Request) -> web.Response:
         entry = center_json(spec, snapshot.centers.get(spec.id))
         if status is not None and entry["status"] != status:
             continue
-        if (tier is not None and spec.tier != tier) or (region is not None and spec.region != region):
+        if (tier is not None and spec.tier != tier) or (
+            region is not None and spec.region != region
+        ):
             continue
         out.append(entry)
     return web.json_response({**header(snapshot), "count": len(out), "centers": out})
@@ -233,7 +239,8 @@ async def links(request: web.Request) -> web.Response:
     state = _choice(request, "state", LINK_STATES)
     snapshot = aggregator.snapshot
     out = [
-        link_json(spec, snapshot.links.get(spec.key), snapshot) for spec in aggregator.registry.links
+        link_json(spec, snapshot.links.get(spec.key), snapshot)
+        for spec in aggregator.registry.links
     ]
     if state is not None:
         out = [entry for entry in out if entry["state"] == state]
@@ -255,8 +262,6 @@ async def spof(request: web.Request) -> web.Response:
 
 async def capacity(request: web.Request) -> web.Response:
     """Capacity totals; with ``resource`` (and ``min``, ``from``, ``max_rtt_ms``) the candidates."""
-    from monitor.capacity_api import capacity_answer
-
     aggregator = request.app[AGGREGATOR]
     resource = _choice(request, "resource", RESOURCES)
     minimum = _number(request, "min")
@@ -266,14 +271,22 @@ async def capacity(request: web.Request) -> web.Response:
         for name, value in (("min", minimum), ("from", origin), ("max_rtt_ms", max_rtt_ms)):
             if value is not None:
                 raise BadParameter(name, "needs resource= as well")
-    body = capacity_answer(
-        aggregator.snapshot,
-        aggregator.registry,
-        resource=resource,
-        minimum=minimum or 0.0,
-        origin=origin,
-        max_rtt_ms=max_rtt_ms,
-    )
+    body = capacity_totals_json(aggregator.snapshot, aggregator.registry)
+    if resource is not None:
+        body["query"] = {
+            "resource": resource,
+            "min": minimum or 0.0,
+            "from": origin,
+            "max_rtt_ms": max_rtt_ms,
+        }
+        body["candidates"] = candidates_json(
+            aggregator.snapshot,
+            aggregator.registry,
+            resource=resource,
+            minimum=minimum or 0.0,
+            origin=origin,
+            max_rtt_ms=max_rtt_ms,
+        )
     return web.json_response(body)
 
 
@@ -314,20 +327,17 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
         await response.write(b": dcmon status events\n\n")
         last_id = request.headers.get("Last-Event-ID", "")
         if last_id.isdigit():
-            for event in log.recent(since=int(last_id)):
-                await response.write(_sse(event))
+            for missed in log.recent(since=int(last_id)):
+                await response.write(_sse(missed))
         while True:
             try:
-                event = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE_S)
+                event: StatusEvent | None = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE_S)
             except TimeoutError:
                 await response.write(b": keepalive\n\n")
                 continue
             if event is None:
                 break
             await response.write(_sse(event))
-    except (ConnectionResetError, asyncio.CancelledError):
-        log.unsubscribe(queue)
-        raise
     finally:
         log.unsubscribe(queue)
     with contextlib.suppress(ConnectionResetError):

@@ -154,7 +154,9 @@ class Ingest:
         delays = backoff_delays()
         while True:
             self.connection_attempts += 1
-            logger.debug("connecting to %s (attempt %d)", self.address.url, self.connection_attempts)
+            logger.debug(
+                "connecting to %s (attempt %d)", self.address.url, self.connection_attempts
+            )
             try:
                 await self._serve_connection()
                 why = "message stream ended"
@@ -176,9 +178,7 @@ class Ingest:
             await asyncio.sleep(delay)
 
     async def _serve_connection(self) -> None:
-        will = aiomqtt.Will(
-            self._topic, self._state_payload("offline", "lost"), qos=1, retain=True
-        )
+        will = aiomqtt.Will(self._topic, self._state_payload("offline", "lost"), qos=1, retain=True)
         async with aiomqtt.Client(
             self.address.host,
             self.address.port,
@@ -194,7 +194,9 @@ class Ingest:
             try:
                 await client.subscribe(SUBSCRIPTION, qos=1)
                 self.connected = True
-                logger.info("connected to broker %s; subscribed to %s", self.address.url, SUBSCRIPTION)
+                logger.info(
+                    "connected to broker %s; subscribed to %s", self.address.url, SUBSCRIPTION
+                )
                 self._sink.broker_restored(time.time())
                 self._on_input()
                 # Retained messages are queued before our own birth, so seeing the birth come

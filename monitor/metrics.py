@@ -128,7 +128,9 @@ LINK_FAMILIES: Final = (
         "dcmon_link_dependents", "Centers that would lose the core if this link failed.", ("a", "b")
     ),
     Family(
-        "dcmon_link_rtt_seconds", "Mean round-trip time of the fresh probes across the link.", ("a", "b")
+        "dcmon_link_rtt_seconds",
+        "Mean round-trip time of the fresh probes across the link.",
+        ("a", "b"),
     ),
     Family("dcmon_link_loss_ratio", "Mean loss of the fresh probes across the link.", ("a", "b")),
 )
@@ -154,7 +156,8 @@ PROBE_FAMILIES: Final = (
 FEDERATION_FAMILIES: Final = (
     Family(
         "dcmon_root_cause_centers",
-        "Centers not connected (isolated, down, unreachable) whose root cause is this center or link.",
+        "Centers not connected (isolated, down, unreachable) whose root cause is this center "
+        "or link.",
         ("root_cause", "root_cause_kind"),
     ),
     Family("dcmon_federation_centers", "Number of registered centers per status.", ("status",)),
@@ -174,8 +177,9 @@ FEDERATION_FAMILIES: Final = (
         ("resource", "tier"),
     ),
     Family(
-        "dcmon_capacity_total",
-        "Total capacity of the connected centers with a fresh capacity report.",
+        "dcmon_capacity",
+        "Total capacity of the connected centers with a fresh capacity report "
+        "(promtool forbids the _total suffix on a gauge).",
         ("resource", "tier"),
     ),
 )
@@ -482,7 +486,9 @@ class AggregatorCollector(Collector):
         """Yield the aggregator's families."""
         state = self._state
         info = GaugeMetricFamily(
-            "dcmon_aggregator_info", "1, with the aggregator's id and version.", labels=["instance", "version"]
+            "dcmon_aggregator_info",
+            "1, with the aggregator's id and version.",
+            labels=["instance", "version"],
         )
         info.add_metric([state.instance, state.version], 1.0)
         yield info
@@ -519,4 +525,3 @@ class AggregatorCollector(Collector):
         )
         evaluations.add_metric([], histogram.cumulative(), histogram.sum)
         yield evaluations
-

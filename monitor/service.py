@@ -175,7 +175,7 @@ class Aggregator:
     # --- evaluation ---------------------------------------------------------------------------
 
     def evaluate(self, now: float | None = None) -> Snapshot:
-        """Re-evaluate now: new snapshot, events published, metrics re-rendered in the background."""
+        """Re-evaluate now: new snapshot, events published, metrics re-rendered off the loop."""
         now = time.time() if now is None else now
         started = time.perf_counter()
         try:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from agents.protocol import Resource
+from agents.protocol import RESOURCES, Resource
+from monitor.metrics import CAPACITY_STATUSES
 from monitor.model import (
     CenterView,
     LinkView,
@@ -210,9 +211,9 @@ def nodegraph_json(snapshot: Snapshot, registry: Registry) -> Json:
     edges = []
     for spec_link in registry.links:
         a, b = spec_link.key
-        view = snapshot.links.get(spec_link.key)
-        state = view.state if view else "unknown"
-        rtt = view.rtt_s if view else None
+        link = snapshot.links.get(spec_link.key)
+        state = link.state if link else "unknown"
+        rtt = link.rtt_s if link else None
         edges.append(
             {
                 "id": f"{a}--{b}",
@@ -222,7 +223,7 @@ def nodegraph_json(snapshot: Snapshot, registry: Registry) -> Json:
                 "secondaryStat": f"{rtt * 1000:.1f} ms" if rtt is not None else "",
                 "color": _EDGE_COLOURS[state],
                 "detail__bandwidth_gbps": spec_link.bandwidth_gbps,
-                "detail__bridge": view.bridge if view else False,
+                "detail__bridge": link.bridge if link else False,
             }
         )
     return {"nodes": nodes, "edges": edges}
@@ -251,3 +252,84 @@ def event_json(event: StatusEvent) -> Json:
         "new": event.new,
         "why": event.why,
     }
+
+
+def _add(totals: dict[str, list[float]], capacity: Mapping[str, Resource]) -> None:
+    for name, amount in capacity.items():
+        cell = totals.setdefault(name, [0.0, 0.0])
+        cell[0] += amount.total
+        cell[1] += amount.available
+
+
+def _resources(totals: dict[str, list[float]]) -> Json:
+    return {
+        name: {
+            "total": totals.get(name, [0.0, 0.0])[0],
+            "available": totals.get(name, [0.0, 0.0])[1],
+        }
+        for name in RESOURCES
+    }
+
+
+def capacity_totals_json(snapshot: Snapshot, registry: Registry) -> Json:
+    """Capacity over connected (or degraded) live centers, overall and by tier/region/partition.
+
+    A silent agent's capacity is not counted, whatever its status (DESIGN §5).
+    """
+    overall: dict[str, list[float]] = {}
+    by: dict[str, dict[str, dict[str, list[float]]]] = {"tier": {}, "region": {}, "partition": {}}
+    for spec in registry.centers:
+        view = snapshot.centers.get(spec.id)
+        if view is None or view.status not in CAPACITY_STATUSES or not view.live:
+            continue
+        _add(overall, view.capacity)
+        _add(by["tier"].setdefault(spec.tier, {}), view.capacity)
+        _add(by["region"].setdefault(spec.region, {}), view.capacity)
+        if view.partition is not None:
+            _add(by["partition"].setdefault(str(view.partition), {}), view.capacity)
+    return {
+        **header(snapshot),
+        "resources": list(RESOURCES),
+        "all": _resources(overall),
+        "by_tier": {k: _resources(v) for k, v in sorted(by["tier"].items())},
+        "by_region": {k: _resources(v) for k, v in sorted(by["region"].items())},
+        "by_partition": {k: _resources(v) for k, v in sorted(by["partition"].items())},
+        "query": None,
+        "candidates": None,
+    }
+
+
+def candidates_json(
+    snapshot: Snapshot,
+    registry: Registry,
+    *,
+    resource: str,
+    minimum: float,
+    origin: str | None,
+    max_rtt_ms: float | None,
+) -> list[Json]:
+    """Centers with at least ``minimum`` of ``resource`` available, reachable from ``origin``."""
+    out: list[Json] = []
+    for spec in registry.centers:
+        view = snapshot.centers.get(spec.id)
+        if view is None or view.status not in CAPACITY_STATUSES or not view.live:
+            continue
+        amount = view.capacity.get(resource)
+        if amount is None or amount.available < minimum:
+            continue
+        out.append(
+            {
+                "center": spec.id,
+                "tier": spec.tier,
+                "region": spec.region,
+                "status": view.status,
+                "available": amount.available,
+                "total": amount.total,
+                "path": [spec.id],
+                "hops": 0,
+                "path_rtt_ms": None,
+                "bottleneck_gbps": None,
+            }
+        )
+    del origin, max_rtt_ms  # path search: the planner's job (monitor.planner)
+    return out
