@@ -13,6 +13,7 @@ from agents.errors import DcmonError
 # Each module exposes ``register(subparsers)`` and sets ``func`` on its parser.
 COMMAND_MODULES = (
     "monitor.check_config",
+    "monitor.aggregator_command",
     "monitor.simulation.command",
     "monitor.demo.command",
     "monitor.console.status",
