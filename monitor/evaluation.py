@@ -1,0 +1,343 @@
+"""One evaluation: from the evidence about every center to statuses, link states and causes.
+
+Implements DESIGN §2 exactly; ``StatusEngine`` decides when to call it and wraps the result
+into a ``Snapshot``. Pure: the time comes in as an argument.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from agents.protocol import Probe
+from monitor.evidence import CenterRecord
+from monitor.federation import FederationIndex
+from monitor.model import LinkKey, LinkState, RootCause, Status
+from monitor.topology import Resilience, components, find_core, resilience
+
+
+@dataclass(frozen=True, slots=True)
+class Judging:
+    """The settings and circumstances one evaluation runs under."""
+
+    now: float
+    misses: int
+    default_interval_s: float
+    probe_fresh_s: float
+    degraded_rtt_s: float | None
+    degraded_loss_ratio: float | None
+    blind: bool
+    grace_start: float | None
+    maintenance: frozenset[str]
+    """Centers inside a maintenance window now."""
+
+
+@dataclass(slots=True)
+class LinkJudgement:
+    """What the fresh, counted reports say about one registered link."""
+
+    state: LinkState
+    rtt_s: float | None
+    loss_ratio: float | None
+    breach: bool
+
+
+@dataclass(slots=True)
+class Picture:
+    """Everything one evaluation derived."""
+
+    status: dict[str, Status] = field(default_factory=dict)
+    why: dict[str, str] = field(default_factory=dict)
+    cause: dict[str, RootCause | None] = field(default_factory=dict)
+    live: set[str] = field(default_factory=set)
+    provisional: set[str] = field(default_factory=set)
+    links: dict[LinkKey, LinkJudgement] = field(default_factory=dict)
+    core: tuple[str, ...] = ()
+    partition: dict[str, int] = field(default_factory=dict)
+    partitions: int = 0
+    resilience: Resilience = field(default_factory=Resilience)
+    grace_until: float | None = None
+    """The earliest future end of a center's grace period (a deadline), if any."""
+
+
+def derive(index: FederationIndex, records: Mapping[str, CenterRecord], j: Judging) -> Picture:
+    """Derive every center's status from the evidence (DESIGN §2)."""
+    picture = Picture()
+    _judge_liveness(index, records, j, picture)
+    graph_live = picture.live | picture.provisional
+    adjacency = _judge_links(index, records, j, graph_live, picture)
+    forwarding = [c for c in index.ids if c in graph_live or c in adjacency]
+    picture.partition = components(forwarding, adjacency)
+    picture.partitions = len(set(picture.partition.values()))
+    live_nationals = [c for c in index.nationals if c in graph_live]
+    picture.core = find_core(live_nationals, picture.partition)
+    picture.resilience = resilience(picture.core, adjacency)
+    _judge_statuses(index, records, j, picture)
+    return picture
+
+
+def _judge_liveness(
+    index: FederationIndex, records: Mapping[str, CenterRecord], j: Judging, picture: Picture
+) -> None:
+    grace_until: float | None = None
+    for center in index.ids:
+        record = records[center]
+        until = record.alive_until(j.misses, j.default_interval_s)
+        if until is not None and j.now < until:
+            picture.live.add(center)
+        elif j.grace_start is not None and not record.offline:
+            # Silent only because no heartbeat arrived yet since start or reconnect.
+            end = j.grace_start + record.window(j.misses, j.default_interval_s)
+            if j.now < end:
+                picture.provisional.add(center)
+                grace_until = end if grace_until is None else min(grace_until, end)
+    picture.grace_until = grace_until
+
+
+def _counted_probes(
+    records: Mapping[str, CenterRecord], j: Judging, graph_live: set[str]
+) -> dict[str, dict[str, Probe]]:
+    counted: dict[str, dict[str, Probe]] = {}
+    for center in graph_live:
+        record = records[center]
+        if record.probes and record.probes_fresh(j.now, j.probe_fresh_s):
+            counted[center] = record.probes
+    return counted
+
+
+def _judge_links(
+    index: FederationIndex,
+    records: Mapping[str, CenterRecord],
+    j: Judging,
+    graph_live: set[str],
+    picture: Picture,
+) -> dict[str, list[str]]:
+    counted = _counted_probes(records, j, graph_live)
+    adjacency: dict[str, list[str]] = {}
+    empty: dict[str, Probe] = {}
+    rtt_limit = j.degraded_rtt_s
+    loss_limit = j.degraded_loss_ratio
+    for link in index.links:
+        a, b = link.a, link.b
+        judged = judge_link(
+            counted.get(a, empty).get(b), counted.get(b, empty).get(a), rtt_limit, loss_limit
+        )
+        picture.links[link.key] = judged
+        if judged.state in ("up", "asymmetric"):
+            adjacency.setdefault(a, []).append(b)
+            adjacency.setdefault(b, []).append(a)
+    return adjacency
+
+
+def judge_link(
+    forward: Probe | None,
+    backward: Probe | None,
+    rtt_limit: float | None,
+    loss_limit: float | None,
+) -> LinkJudgement:
+    """A link's state and quality from the counted probes of its two ends (None: no report)."""
+    reports = [p for p in (forward, backward) if p is not None]
+    if not reports:
+        return LinkJudgement("unknown", None, None, breach=False)
+    reachable = sum(1 for p in reports if p.reachable)
+    state: LinkState
+    if reachable == len(reports):
+        state = "up"
+    elif reachable == 0:
+        state = "down"
+    else:
+        state = "asymmetric"
+    rtts = [p.rtt_s for p in reports if p.reachable and p.rtt_s is not None]
+    losses = [p.effective_loss for p in reports]
+    breach = any(
+        (rtt_limit is not None and p.rtt_s is not None and p.rtt_s > rtt_limit)
+        or (loss_limit is not None and p.effective_loss > loss_limit)
+        for p in reports
+        if p.reachable
+    )
+    return LinkJudgement(
+        state, sum(rtts) / len(rtts) if rtts else None, sum(losses) / len(losses), breach
+    )
+
+
+def _judge_statuses(
+    index: FederationIndex, records: Mapping[str, CenterRecord], j: Judging, picture: Picture
+) -> None:
+    reach = set(picture.resilience.reach)
+    core = set(picture.core)
+    nearest = picture.resilience.nearest_spof
+    status = picture.status
+    why = picture.why
+    cause = picture.cause
+    observers = _observers(index, records, j, picture, reach)
+    for center in index.ids:
+        if center in picture.live or center in picture.provisional:
+            if center in picture.provisional:
+                status[center] = "unknown"
+                why[center] = "no heartbeat yet since the monitor started or reconnected (grace)"
+                cause[center] = RootCause("monitor", ())
+            elif center in core:
+                status[center] = "connected"
+            elif center in reach:
+                spof = nearest.get(center)
+                if spof is not None:
+                    status[center] = "degraded"
+                    cause[center] = RootCause("center" if len(spof) == 1 else "link", spof)
+                    why[center] = _spof_sentence(spof)
+                elif _poor_links(index, center, picture):
+                    status[center] = "degraded"
+                    cause[center] = RootCause("center", (center,))
+                    why[center] = "every usable link of it breaches the link-quality thresholds"
+                else:
+                    status[center] = "connected"
+            else:
+                status[center] = "isolated"
+        elif center in reach:
+            status[center] = "stale"
+            cause[center] = RootCause("center", (center,))
+            seen_by = observers.get(center)
+            why[center] = (
+                f"its agent is silent ({_silence(records[center])}), but "
+                f"{seen_by or 'a neighbour'}'s probe still reaches it over a path to the core"
+            )
+        elif center in observers:
+            status[center] = "down"
+            cause[center] = RootCause("center", (center,))
+            why[center] = (
+                f"its agent is silent ({_silence(records[center])}) and {observers[center]}, "
+                "which reaches the core, cannot reach it"
+            )
+        else:
+            status[center] = "unreachable"
+    _explain_cut_off(index, picture, reach)
+    _apply_overrides(index, j, picture)
+
+
+def _observers(
+    index: FederationIndex,
+    records: Mapping[str, CenterRecord],
+    j: Judging,
+    picture: Picture,
+    reach: set[str],
+) -> dict[str, str]:
+    """Silent centers that a live neighbour in the core's reach reports unreachable (or, for
+    stale ones, reachable): center -> that neighbour."""
+    found: dict[str, str] = {}
+    for center in index.ids:
+        if center in picture.live or center in picture.provisional:
+            continue
+        for peer in index.neighbours[center]:
+            if peer not in reach or (peer not in picture.live and peer not in picture.provisional):
+                continue
+            record = records[peer]
+            probe = record.probes.get(center)
+            if probe is None or not record.probes_fresh(j.now, j.probe_fresh_s):
+                continue
+            if probe.reachable == (center in reach):
+                found[center] = peer
+                break
+    return found
+
+
+def _poor_links(index: FederationIndex, center: str, picture: Picture) -> bool:
+    usable = 0
+    for peer in index.neighbours[center]:
+        judgement = picture.links[(center, peer) if center < peer else (peer, center)]
+        if judgement.state in ("up", "asymmetric"):
+            if not judgement.breach:
+                return False
+            usable += 1
+    return usable > 0
+
+
+def _spof_sentence(spof: tuple[str, ...]) -> str:
+    if len(spof) == 1:
+        return f"it reaches the core only through {spof[0]} (a single point of failure)"
+    return f"it reaches the core only over the link {spof[0]}--{spof[1]} (a bridge)"
+
+
+def _silence(record: CenterRecord) -> str:
+    if record.offline:
+        return f"offline: {record.offline_reason}"
+    if not record.heard:
+        return "never heard from"
+    return "no heartbeat within its window"
+
+
+def _explain_cut_off(index: FederationIndex, picture: Picture, reach: set[str]) -> None:
+    """Root cause and sentence for isolated and unreachable centers: the nearest failed center
+    or cut link between each and the core (multi-source BFS from the core's reach)."""
+    status = picture.status
+    cut_off = [c for c in index.ids if status[c] in ("isolated", "unreachable")]
+    if not cut_off:
+        return
+    if not picture.core:
+        first = index.nationals[0] if index.nationals else None
+        for center in cut_off:
+            ids = (first,) if first is not None else (center,)
+            picture.cause[center] = RootCause("center", ids)
+            picture.why[center] = (
+                "no live national center reaches another: there is no core"
+                if status[center] == "isolated"
+                else "its agent is silent and there is no core to reach it from"
+            )
+        return
+    graph_live = picture.live | picture.provisional
+    found: dict[str, RootCause] = {}
+    queue: deque[str] = deque()
+    for center in index.ids:
+        if center not in reach:
+            continue
+        for peer in index.neighbours[center]:
+            if peer in reach or peer in found:
+                continue
+            if peer in graph_live:
+                key = (center, peer) if center < peer else (peer, center)
+                found[peer] = RootCause("link", key)
+            else:
+                found[peer] = RootCause("center", (peer,))
+            queue.append(peer)
+    while queue:
+        node = queue.popleft()
+        for peer in index.neighbours[node]:
+            if peer not in reach and peer not in found:
+                found[peer] = found[node]
+                queue.append(peer)
+    for center in cut_off:
+        root = found.get(center, RootCause("center", (center,)))
+        picture.cause[center] = root
+        cause_text = _cause_sentence(root, picture)
+        if status[center] == "isolated":
+            if center in index.nationals:
+                picture.why[center] = f"a live national center outside the core; {cause_text}"
+            else:
+                picture.why[center] = (
+                    f"its agent is live but no usable path reaches the core; {cause_text}"
+                )
+        elif root.ids == (center,):
+            picture.why[center] = (
+                "its agent is silent and no neighbour that reaches the core observes it"
+            )
+        else:
+            picture.why[center] = f"its agent is silent and it sits behind a failure; {cause_text}"
+
+
+def _cause_sentence(root: RootCause, picture: Picture) -> str:
+    if root.kind == "link":
+        state = picture.links[(root.ids[0], root.ids[1])].state
+        return f"root cause: the link {root.label} is {state}"
+    return f"root cause: {root.label} is {picture.status.get(root.ids[0], 'unknown')}"
+
+
+def _apply_overrides(index: FederationIndex, j: Judging, picture: Picture) -> None:
+    if j.blind:
+        for center in index.ids:
+            picture.status[center] = "unknown"
+            picture.cause[center] = RootCause("monitor", ())
+            picture.why[center] = "the monitor has lost its broker (blind): nothing can be judged"
+        return
+    for center in j.maintenance:
+        picture.status[center] = "maintenance"
+        picture.cause[center] = RootCause("center", (center,))
+        picture.why[center] = "inside a declared maintenance window"

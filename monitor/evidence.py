@@ -1,0 +1,198 @@
+"""What the aggregator has heard from each center: sessions, liveness and the latest reports.
+
+Ordering rules (DESIGN §3): a message of an older session than the newest one seen is refused
+(``OLD_SESSION``); a newer session supersedes, whatever kind of message brings it; within a
+session a heartbeat, capacity or links message must carry a ``seq`` newer than the last one of
+its kind (else ``DUPLICATE``); a state message that repeats one already applied in the session is
+a ``DUPLICATE``. The outcome therefore does not depend on delivery order, except that state
+messages of one session keep their MQTT per-topic order (a will, then the birth that the agent
+republishes after reconnecting, means online again).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from agents.protocol import (
+    Capacity,
+    CenterState,
+    Heartbeat,
+    LinkReport,
+    Message,
+    Probe,
+    RejectReason,
+    Resource,
+)
+
+
+class Change(Enum):
+    """How much an accepted message changed what the engine must derive."""
+
+    NONE = 0
+    VALUES = 1
+    """Only measured values (heartbeat time, RTT, capacity): statuses cannot change."""
+    PICTURE = 2
+    """Liveness or link evidence may have changed: statuses must be re-derived."""
+
+
+@dataclass(slots=True)
+class CenterRecord:
+    """Mutable evidence about one registered center (owned by the engine)."""
+
+    id: str
+    session: int | None = None
+    born: bool = False
+    offline: bool = False
+    offline_reason: str | None = None
+    applied_states: set[tuple[str, float]] = field(default_factory=set)
+    heartbeat_interval_s: float | None = None
+    probe_interval_s: float | None = None
+    heartbeat_seq: int = -1
+    capacity_seq: int = -1
+    links_seq: int = -1
+    heard: bool = False
+    last_alive_at: float | None = None
+    """Receive time of the newest birth or heartbeat of the current session."""
+    last_heartbeat_at: float | None = None
+    clock_skew_s: float | None = None
+    capacity: dict[str, Resource] = field(default_factory=dict)
+    capacity_at: float | None = None
+    probes: dict[str, Probe] = field(default_factory=dict)
+    """Latest links report, by peer."""
+    probes_at: float | None = None
+    judged_live: bool = False
+    """Whether the last evaluation treated this center as live (set by the engine)."""
+
+    def window(self, misses: int, default_interval_s: float) -> float:
+        """The heartbeat window: ``misses`` x the announced (or default) interval."""
+        return misses * (self.heartbeat_interval_s or default_interval_s)
+
+    def alive_until(self, misses: int, default_interval_s: float) -> float | None:
+        """When the center turns silent unless another heartbeat arrives (None: not alive)."""
+        if self.offline or self.last_alive_at is None:
+            return None
+        return self.last_alive_at + self.window(misses, default_interval_s)
+
+    def is_live(self, now: float, misses: int, default_interval_s: float) -> bool:
+        """Live: not offline, and a birth or heartbeat arrived within the window."""
+        until = self.alive_until(misses, default_interval_s)
+        return until is not None and now < until
+
+    def fresh_for(self, probe_fresh_s: float) -> float:
+        """How long a links report counts: the setting, or 3 probe intervals if longer."""
+        if self.probe_interval_s is None:
+            return probe_fresh_s
+        return max(probe_fresh_s, 3 * self.probe_interval_s)
+
+    def probes_fresh(self, now: float, probe_fresh_s: float) -> bool:
+        """Whether the latest links report is still fresh at ``now``."""
+        return self.probes_at is not None and now - self.probes_at < self.fresh_for(probe_fresh_s)
+
+    # --- applying messages ------------------------------------------------------------------
+
+    def apply(self, message: Message, received_at: float) -> tuple[RejectReason | None, Change]:
+        """Apply one decoded message about this center; returns the refusal and the change."""
+        payload = message.payload
+        if isinstance(payload, CenterState):
+            return self._apply_state(payload, received_at)
+        if isinstance(payload, Heartbeat | Capacity | LinkReport):
+            reject = self._enter_session(payload.session)
+            if reject is not None:
+                return reject, Change.NONE
+            if isinstance(payload, Heartbeat):
+                return self._apply_heartbeat(payload, received_at)
+            if isinstance(payload, Capacity):
+                return self._apply_capacity(payload, received_at)
+            return self._apply_links(payload, received_at)
+        return None, Change.NONE  # pragma: no cover - AggregatorState is filtered by the engine
+
+    def _enter_session(self, session: int) -> RejectReason | None:
+        if self.session is not None and session < self.session:
+            return RejectReason.OLD_SESSION
+        if self.session is None or session > self.session:
+            self._start_session(session)
+        return None
+
+    def _start_session(self, session: int) -> None:
+        self.session = session
+        self.born = False
+        self.offline = False
+        self.offline_reason = None
+        self.applied_states = set()
+        self.heartbeat_interval_s = None
+        self.probe_interval_s = None
+        self.heartbeat_seq = self.capacity_seq = self.links_seq = -1
+        self.last_alive_at = None
+        self.capacity = {}
+        self.capacity_at = None
+        self.probes = {}
+        self.probes_at = None
+
+    def _apply_state(
+        self, state: CenterState, received_at: float
+    ) -> tuple[RejectReason | None, Change]:
+        reject = self._enter_session(state.session)
+        if reject is not None:
+            return reject, Change.NONE
+        key = (state.status, state.ts)
+        if key in self.applied_states:
+            return RejectReason.DUPLICATE, Change.NONE
+        self.applied_states.add(key)
+        self.heard = True
+        if state.status == "offline":
+            self.offline = True
+            self.offline_reason = state.reason or "lost"
+            return None, Change.PICTURE
+        self.born = True
+        self.offline = False
+        self.offline_reason = None
+        self.heartbeat_interval_s = state.heartbeat_interval_s
+        self.probe_interval_s = state.probe_interval_s
+        self.last_alive_at = max(self.last_alive_at or received_at, received_at)
+        return None, Change.PICTURE
+
+    def _apply_heartbeat(
+        self, beat: Heartbeat, received_at: float
+    ) -> tuple[RejectReason | None, Change]:
+        if beat.seq <= self.heartbeat_seq:
+            return RejectReason.DUPLICATE, Change.NONE
+        self.heartbeat_seq = beat.seq
+        self.heard = True
+        if self.offline:
+            # A heartbeat delayed past the will proves nothing; the republished birth revives.
+            return None, Change.NONE
+        self.last_heartbeat_at = received_at
+        self.clock_skew_s = beat.ts - received_at
+        self.last_alive_at = received_at
+        return None, Change.VALUES if self.judged_live else Change.PICTURE
+
+    def _apply_capacity(
+        self, report: Capacity, received_at: float
+    ) -> tuple[RejectReason | None, Change]:
+        if report.seq <= self.capacity_seq:
+            return RejectReason.DUPLICATE, Change.NONE
+        self.capacity_seq = report.seq
+        self.heard = True
+        self.capacity = {
+            name: value
+            for name in ("cpu_cores", "gpus", "memory_bytes", "storage_bytes")
+            if (value := getattr(report, name)) is not None
+        }
+        self.capacity_at = received_at
+        return None, Change.VALUES
+
+    def _apply_links(
+        self, report: LinkReport, received_at: float
+    ) -> tuple[RejectReason | None, Change]:
+        if report.seq <= self.links_seq:
+            return RejectReason.DUPLICATE, Change.NONE
+        self.links_seq = report.seq
+        self.heard = True
+        old = self.probes
+        self.probes = {probe.peer: probe for probe in report.probes}
+        self.probes_at = received_at
+        same_verdicts = old.keys() == self.probes.keys() and all(
+            old[peer].reachable == probe.reachable for peer, probe in self.probes.items()
+        )
+        return None, Change.VALUES if same_verdicts else Change.PICTURE
