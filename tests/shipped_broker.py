@@ -37,12 +37,16 @@ def write_password_file(path: Path, users: dict[str, str]) -> None:
 
 @dataclass
 class ShippedBroker:
-    """A mosquitto started from one of the shipped config files, with test users."""
+    """A mosquitto started from one of the shipped config files, with test users.
+
+    ``password_file`` (e.g. the shipped demo ``passwd``) replaces the generated one.
+    """
 
     workdir: Path
     config_name: str
     users: dict[str, str]
     replacements: dict[str, str] = field(default_factory=dict)
+    password_file: Path | None = None
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -51,7 +55,10 @@ class ShippedBroker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "conf.d").mkdir(exist_ok=True)
         shutil.copy(MOSQUITTO_DIR / "acl", self.workdir / "acl")
-        write_password_file(self.workdir / "passwd", self.users)
+        if self.password_file is not None:
+            shutil.copy(self.password_file, self.workdir / "passwd")
+        else:
+            write_password_file(self.workdir / "passwd", self.users)
         text = (MOSQUITTO_DIR / self.config_name).read_text(encoding="utf-8")
         text = rewrite(
             text,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import REPO
-from tests.monitoring_stack import Alertmanager, Daemon, Prometheus, http_text
+from tests.dashboard_queries import prometheus_queries, variable_queries
+from tests.monitoring_stack import Alertmanager, Daemon, Prometheus, http_json, http_text
 from tests.services import Mosquitto, wait_until
 
 pytestmark = pytest.mark.integration
@@ -171,3 +173,53 @@ def test_a_partitioned_region_pages_for_its_root_cause_and_explains_the_rest(
         wait_until(inhibited_in_alertmanager, timeout_s=30, interval_s=0.5)
     finally:
         stack.inject("heal")
+
+
+def test_every_dashboard_query_runs_and_reads_only_exported_metrics(stack: Stack) -> None:
+    """Every panel query runs on Prometheus and reads only metrics the aggregator exports."""
+    exported = stack.exported_metric_names()
+    queries = prometheus_queries({"center": "hub-central", "resource": "gpus"})
+    assert queries
+    for query in queries:
+        missing = query.metric_names() - exported
+        assert not missing, f"{query.dashboard}: {query.panel}: not exported: {missing}"
+        if query.instant:
+            stack.prometheus.query(query.expr)
+        else:
+            stack.prometheus.query_range(query.expr, seconds=30)
+    # Queries that must show something on a running federation do.
+    assert stack.prometheus.query(
+        'dcmon_center_info{job="dcmon"} * on (job, instance, center) group_left (status)'
+        ' (dcmon_center_status{job="dcmon"} == 1)'
+    )
+
+
+def test_every_dashboard_variable_lists_values(stack: Stack) -> None:
+    """Template variables (label_values(metric, label)) find values in Prometheus."""
+    exported = stack.exported_metric_names()
+    for dashboard, query in variable_queries():
+        selector, label = query.removeprefix("label_values(").removesuffix(")").rsplit(", ", 1)
+        assert selector.split("{", 1)[0] in exported, dashboard
+        url = f"{stack.prometheus.url}/api/v1/label/{label}/values?match[]={selector}"
+        values = http_json(url.replace('"', "%22"))["data"]
+        assert "hub-central" in values, dashboard
+
+
+def test_the_node_graph_reads_nodes_and_edges_frames_from_the_aggregator(stack: Stack) -> None:
+    """The Node Graph panel's URL serves nodes (id, title) and edges (id, source, target)."""
+    frames = http_json(stack.aggregator.url + "/api/v1/topology?format=nodegraph")
+    assert {"id", "title", "mainStat", "color"} <= set(frames["nodes"][0])
+    assert {"id", "source", "target", "mainStat"} <= set(frames["edges"][0])
+    assert len(frames["nodes"]) == 72
+
+
+def test_every_metric_the_alert_rules_read_is_exported(stack: Stack) -> None:
+    """The alert rules read only metric names the running aggregator exports."""
+    exported = stack.exported_metric_names()
+    rules = "".join(
+        path.read_text(encoding="utf-8")
+        for path in sorted((REPO / "config" / "prometheus" / "rules").glob("*.yml"))
+    )
+    used = set(re.findall(r"\b(dcmon_[a-z0-9_]+)\b", rules))
+    assert "dcmon_center_root_cause_info" in used
+    assert used <= exported, used - exported
