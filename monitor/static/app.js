@@ -209,7 +209,7 @@ function renderLegend() {
     item.append(el("span", { class: "swatch", style: `background: var(--${s})` }), document.createTextNode(s));
     legend.append(item);
   }
-  for (const [state, colour] of [["link up", "#74b816"], ["asymmetric", "var(--degraded)"], ["link down", "var(--down)"], ["unknown", "var(--unknown)"]]) {
+  for (const [state, colour] of [["link up", "#74b816"], ["asymmetric", "var(--degraded)"], ["link down", "var(--down)"], ["link unknown", "var(--unknown)"]]) {
     const item = el("li");
     item.append(el("span", { class: "line", style: `border-color: ${colour}` }), document.createTextNode(state));
     legend.append(item);
