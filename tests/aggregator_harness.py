@@ -126,7 +126,8 @@ class LiveAggregator:
     @property
     def url(self) -> str:
         """Base URL of the HTTP API."""
-        assert self.aggregator is not None and self.aggregator.bound_port is not None
+        assert self.aggregator is not None
+        assert self.aggregator.bound_port is not None
         return f"http://127.0.0.1:{self.aggregator.bound_port}"
 
     def get(self, path: str) -> tuple[int, bytes]:
