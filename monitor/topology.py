@@ -11,11 +11,11 @@ center that counts (not the virtual node, not a lone core member). Linear time; 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-Adjacency = Mapping[str, Sequence[str]]
+Adjacency = Mapping[str, Collection[str]]
 
 VIRTUAL_ROOT: Final = ""
 """The super-node joined to every core member (never a valid center id)."""
@@ -87,7 +87,7 @@ class _BlockCutTree:
 
 
 def _block_cut_tree(
-    root: str, first: Sequence[str], adjacency: Adjacency, virtual: frozenset[str]
+    root: str, first: Collection[str], adjacency: Adjacency, virtual: frozenset[str]
 ) -> _BlockCutTree:
     """DFS from ``root``; ``virtual`` centers are also joined to the root (the super-node)."""
     tree = _BlockCutTree()

@@ -1,0 +1,224 @@
+"""The capacity planner (DESIGN §5 ``/api/v1/capacity``): pure functions over a ``Snapshot``.
+
+Counted capacity is that of centers whose connected flag is 1 and whose agent is live with a
+capacity report of its current session: a silent agent's capacity never counts (a ``stale``
+center included). Candidate paths run over usable links through live and stale centers and
+minimise the path RTT (Dijkstra): per link the mean RTT of its fresh reachable probes, or the
+registry's ``est_rtt_ms`` when no probe measured it (the candidate then says so).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from agents.protocol import RESOURCES, Resource
+from monitor.model import CenterView, Snapshot
+from monitor.registry import Registry
+
+
+class PlannerError(ValueError):
+    """A planner query that cannot be answered; ``parameter`` names the culprit."""
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        super().__init__(f"{parameter}: {problem}")
+        self.parameter = parameter
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceTotal:
+    """Available and total amount of one resource."""
+
+    available: float = 0.0
+    total: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityTotals:
+    """Capacity of the counted centers: overall, and by tier, region and partition."""
+
+    centers: tuple[str, ...]
+    """The counted centers (registry order)."""
+    overall: Mapping[str, ResourceTotal]
+    by_tier: Mapping[str, Mapping[str, ResourceTotal]]
+    by_region: Mapping[str, Mapping[str, ResourceTotal]]
+    by_partition: Mapping[int, Mapping[str, ResourceTotal]]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A center with enough of a resource, and the lowest-RTT usable path to it."""
+
+    center: str
+    available: float
+    total: float
+    path: tuple[str, ...]
+    """From the query's origin to ``center``, both included."""
+    hops: int
+    path_rtt_s: float
+    rtt_estimated: bool
+    """True if some hop had no fresh RTT and the registry's ``est_rtt_ms`` stood in."""
+    bottleneck_bandwidth_gbps: float | None
+    """Lowest registry bandwidth along the path (None for the origin itself)."""
+
+
+def counts_capacity(view: CenterView) -> bool:
+    """Whether a center's capacity counts: connected flag 1, live agent, a capacity report."""
+    return view.connected and view.live and bool(view.capacity)
+
+
+@dataclass
+class _Sums:
+    available: dict[str, float] = field(default_factory=dict)
+    total: dict[str, float] = field(default_factory=dict)
+
+    def add(self, view: CenterView) -> None:
+        for name, amount in view.capacity.items():
+            self.available[name] = self.available.get(name, 0.0) + amount.available
+            self.total[name] = self.total.get(name, 0.0) + amount.total
+
+    def frozen(self) -> dict[str, ResourceTotal]:
+        return {
+            name: ResourceTotal(self.available.get(name, 0.0), self.total.get(name, 0.0))
+            for name in RESOURCES
+        }
+
+
+def capacity_totals(snapshot: Snapshot, registry: Registry) -> CapacityTotals:
+    """Totals of capacity over the counted centers, grouped by tier, region and partition."""
+    overall = _Sums()
+    tiers: dict[str, _Sums] = {}
+    regions: dict[str, _Sums] = {}
+    partitions: dict[int, _Sums] = {}
+    counted: list[str] = []
+    for spec in registry.centers:
+        view = snapshot.centers.get(spec.id)
+        if view is None or not counts_capacity(view):
+            continue
+        counted.append(spec.id)
+        overall.add(view)
+        tiers.setdefault(spec.tier, _Sums()).add(view)
+        regions.setdefault(spec.region, _Sums()).add(view)
+        if view.partition is not None:
+            partitions.setdefault(view.partition, _Sums()).add(view)
+    return CapacityTotals(
+        centers=tuple(counted),
+        overall=overall.frozen(),
+        by_tier={name: sums.frozen() for name, sums in tiers.items()},
+        by_region={name: sums.frozen() for name, sums in regions.items()},
+        by_partition={index: sums.frozen() for index, sums in sorted(partitions.items())},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Hop:
+    peer: str
+    rtt_s: float
+    estimated: bool
+    bandwidth_gbps: float
+
+
+def _usable_graph(snapshot: Snapshot, registry: Registry) -> dict[str, list[_Hop]]:
+    forwarding = {
+        center for center, view in snapshot.centers.items() if view.live or view.status == "stale"
+    }
+    estimates = {link.key: link.est_rtt_ms for link in registry.links}
+    graph: dict[str, list[_Hop]] = {}
+    for key, link in snapshot.links.items():
+        if not link.usable or link.a not in forwarding or link.b not in forwarding:
+            continue
+        if link.rtt_s is not None:
+            rtt, estimated = link.rtt_s, False
+        else:
+            est = estimates.get(key)
+            rtt, estimated = ((est or 0.0) / 1000.0, True)
+        graph.setdefault(link.a, []).append(_Hop(link.b, rtt, estimated, link.bandwidth_gbps))
+        graph.setdefault(link.b, []).append(_Hop(link.a, rtt, estimated, link.bandwidth_gbps))
+    return graph
+
+
+def find_candidates(  # noqa: PLR0917 - the agreed call shape of the HTTP layer
+    snapshot: Snapshot,
+    registry: Registry,
+    resource: str,
+    minimum: float,
+    origin: str,
+    max_rtt_ms: float | None = None,
+) -> list[Candidate]:
+    """Counted centers with at least ``minimum`` of ``resource`` available, reachable from
+    ``origin``, with their lowest-RTT path; sorted by path RTT.
+
+    Raises:
+        PlannerError: for an unknown resource or origin, or a negative ``minimum``/``max_rtt_ms``.
+    """
+    if resource not in RESOURCES:
+        raise PlannerError("resource", f"{resource!r} is not one of {', '.join(RESOURCES)}")
+    if origin not in snapshot.centers:
+        raise PlannerError("from", f"unknown center {origin!r}")
+    if minimum < 0:
+        raise PlannerError("min", "must not be negative")
+    if max_rtt_ms is not None and max_rtt_ms < 0:
+        raise PlannerError("max_rtt_ms", "must not be negative")
+    graph = _usable_graph(snapshot, registry)
+    origin_view = snapshot.centers[origin]
+    if not (origin_view.live or origin_view.status == "stale"):
+        return []
+    best: dict[str, float] = {origin: 0.0}
+    previous: dict[str, tuple[str, _Hop]] = {}
+    queue: list[tuple[float, str]] = [(0.0, origin)]
+    done: set[str] = set()
+    while queue:
+        rtt, node = heapq.heappop(queue)
+        if node in done:
+            continue
+        done.add(node)
+        for hop in graph.get(node, ()):
+            reached = rtt + hop.rtt_s
+            if hop.peer not in done and reached < best.get(hop.peer, float("inf")):
+                best[hop.peer] = reached
+                previous[hop.peer] = (node, hop)
+                heapq.heappush(queue, (reached, hop.peer))
+    found: list[Candidate] = []
+    for center in done:
+        view = snapshot.centers[center]
+        amount = view.capacity.get(resource)
+        if amount is None or amount.available < minimum or not counts_capacity(view):
+            continue
+        if max_rtt_ms is not None and best[center] * 1000.0 > max_rtt_ms:
+            continue
+        found.append(_candidate(center, origin, best[center], previous, amount))
+    found.sort(key=lambda c: (c.path_rtt_s, c.hops, c.center))
+    return found
+
+
+def _candidate(
+    center: str,
+    origin: str,
+    rtt_s: float,
+    previous: Mapping[str, tuple[str, _Hop]],
+    amount: Resource,
+) -> Candidate:
+    path = [center]
+    estimated = False
+    bottleneck: float | None = None
+    node = center
+    while node != origin:
+        node, hop = previous[node]
+        path.append(node)
+        estimated = estimated or hop.estimated
+        bottleneck = (
+            hop.bandwidth_gbps if bottleneck is None else min(bottleneck, hop.bandwidth_gbps)
+        )
+    path.reverse()
+    return Candidate(
+        center=center,
+        available=amount.available,
+        total=amount.total,
+        path=tuple(path),
+        hops=len(path) - 1,
+        path_rtt_s=rtt_s,
+        rtt_estimated=estimated,
+        bottleneck_bandwidth_gbps=bottleneck,
+    )
