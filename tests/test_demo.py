@@ -220,11 +220,18 @@ def test_dcmon_capacity_shows_tiers_and_candidates(demo: Demo) -> None:
     assert table.returncode == 0, table.stderr
     assert "national" in table.stdout
     assert "provincial" in table.stdout
-    answer = json.loads(
-        dcmon("capacity", "--url", demo.url, "--resource", "gpus", "--min", "1", "--json").stdout
-    )
+    query = ("--resource", "gpus", "--min", "1", "--from", "prov-da-nang")
+    answer = json.loads(dcmon("capacity", "--url", demo.url, *query, "--json").stdout)
     assert answer["candidates"]
     assert all(c["available"] >= 1 for c in answer["candidates"])
+    assert all(c["path"][0] == "prov-da-nang" for c in answer["candidates"])
+    candidates = dcmon("capacity", "--url", demo.url, *query)
+    assert "Candidates for gpus" in candidates.stdout
+    assert "prov-da-nang > " in candidates.stdout
+    missing_origin = dcmon("capacity", "--url", demo.url, "--resource", "gpus")
+    assert missing_origin.returncode == 1
+    assert "from" in missing_origin.stderr
+    assert len(missing_origin.stderr.strip().splitlines()) == 1
 
 
 def test_status_page_shows_every_center_and_a_fault_within_seconds(demo: Demo) -> None:

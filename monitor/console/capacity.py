@@ -26,7 +26,12 @@ def register(subparsers: Any) -> None:
     add_url_argument(parser)
     parser.add_argument("--resource", choices=RESOURCES)
     parser.add_argument("--min", type=float, metavar="N", help="at least N available")
-    parser.add_argument("--from", dest="origin", metavar="ID", help="reachable from this center")
+    parser.add_argument(
+        "--from",
+        dest="origin",
+        metavar="ID",
+        help="the center the work comes from (needed with --resource)",
+    )
     parser.add_argument("--max-rtt-ms", type=float, metavar="X", help="path RTT at most X ms")
     parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
     parser.set_defaults(func=run)
