@@ -20,6 +20,7 @@ from monitor.evaluation import Judging, Picture, derive, judge_link
 from monitor.evidence import CenterRecord, Change
 from monitor.federation import FederationIndex
 from monitor.model import (
+    CONNECTED_STATUSES,
     STATUSES,
     CenterView,
     LinkKey,
@@ -73,6 +74,8 @@ class StatusEngine:
         self._grace_start: float | None = started_at
         self._dirty = True
         self._changed_values: set[str] = set()
+        self._touched: set[str] = set()
+        """Centers whose reports changed or went stale since the last evaluation."""
         self._deadlines: list[tuple[float, int, DeadlineKind, str]] = []
         self._queued: set[tuple[DeadlineKind, str]] = set()
         self._tiebreak = itertools.count()
@@ -83,6 +86,8 @@ class StatusEngine:
             self._push(window.end, "maintenance", window.center)
         self._picture: Picture | None = None
         self._grace_pushed: float | None = None
+        self._bridges_shown: set[LinkKey] = set()
+        self._probe_view_basis: dict[str, tuple[float, bool, int | None]] = {}
         self._snapshot = self._initial_snapshot(started_at)
 
     # --- inputs ----------------------------------------------------------------------------
@@ -103,8 +108,12 @@ class StatusEngine:
             change = self._links_change(record, before_fresh and before_probes_at is not None)
         if change is Change.PICTURE:
             self._dirty = True
+            self._touched.add(record.id)
+            self._changed_values.add(record.id)  # session, interval: refresh its view
         elif change is Change.VALUES:
             self._changed_values.add(record.id)
+            if isinstance(message.payload, LinkReport):
+                self._touched.add(record.id)  # new RTTs: judge its links' values again
         if record.probes_at == received_at and before_probes_at != received_at:
             self._schedule_fresh(record)
         return None
@@ -186,10 +195,12 @@ class StatusEngine:
                     self._schedule_alive(record)  # heartbeats moved the deadline on
                 elif record.judged_live:
                     self._dirty = True
+                    self._touched.add(center)
             elif record.probes_fresh(now, s.probe_fresh_s):
                 self._schedule_fresh(record)
             elif record.probes_at is not None:
                 self._dirty = True
+                self._touched.add(center)
 
     def needs_evaluation(self, now: float) -> bool:
         """Whether an input changed the picture or a deadline passed since the last evaluation."""
@@ -235,21 +246,36 @@ class StatusEngine:
         )
 
     def _full_evaluation(self, now: float) -> Snapshot:
-        picture = derive(self._index, self._records, self._judging(now))
+        previous = self._picture
+        picture = derive(self._index, self._records, self._judging(now), previous, self._touched)
         self._picture = picture
         self._dirty = False
-        self._changed_values.clear()
-        for center, record in self._records.items():
-            record.judged_live = center in picture.live
-            if record.judged_live:
-                self._schedule_alive(record)
+        if previous is None:
+            changed: set[str] | None = None
+            newly_live = picture.live
+            lost = set()
+        else:
+            newly_live = picture.live - previous.live
+            lost = previous.live - picture.live
+            changed = (
+                self._touched
+                | (picture.live ^ previous.live)
+                | (picture.provisional ^ previous.provisional)
+            )
+        self._touched = set()
+        for center in lost:
+            self._records[center].judged_live = False
+        for center in newly_live:
+            record = self._records[center]
+            record.judged_live = True
+            self._schedule_alive(record)
         if picture.grace_until is not None:
             if picture.grace_until != self._grace_pushed:
                 self._grace_pushed = picture.grace_until
                 self._push(picture.grace_until, "grace", "")
         elif not self._blind:
             self._grace_start = None
-        return self._build_snapshot(now, picture)
+        return self._build_snapshot(now, picture, changed)
 
     def _refresh_values(self, now: float) -> Snapshot:
         """Fold in measured values (heartbeat times, RTTs, capacity) without re-deriving."""
@@ -341,38 +367,37 @@ class StatusEngine:
             spof=(),
         )
 
-    def _build_snapshot(
-        self, now: float, picture: Picture, *, transitions: bool = True
-    ) -> Snapshot:
+    def _build_snapshot(self, now: float, picture: Picture, changed: set[str] | None) -> Snapshot:
         self._generation += 1
         previous = self._snapshot
-        centers = self._center_views(picture)
+        centers = self._center_views(picture, previous.centers)
         events: list[StatusEvent] = []
-        if transitions:
-            for center, view in centers.items():
-                old = previous.centers[center].status
-                if old != view.status:
-                    events.append(
-                        StatusEvent(next(self._event_seq), now, center, old, view.status, view.why)
-                    )
+        for center, view in centers.items():
+            old = previous.centers[center].status
+            if old != view.status:
+                events.append(
+                    StatusEvent(next(self._event_seq), now, center, old, view.status, view.why)
+                )
         counts: dict[Status, int] = dict.fromkeys(STATUSES, 0)
         connected_by_tier: dict[str, int] = dict.fromkeys(self._index.tiers, 0)
         registered_by_tier: dict[str, int] = dict.fromkeys(self._index.tiers, 0)
+        tier_of = self._index.tier
         for center, view in centers.items():
-            counts[view.status] += 1
-            tier = self._index.tier[center]
+            status = view.status
+            counts[status] += 1
+            tier = tier_of[center]
             registered_by_tier[tier] += 1
-            if view.connected:
+            if status in CONNECTED_STATUSES:
                 connected_by_tier[tier] += 1
         ratio = {t: connected_by_tier[t] / registered_by_tier[t] for t in self._index.tiers}
         ratio["all"] = sum(connected_by_tier.values()) / max(1, len(centers))
-        return Snapshot(
+        snapshot = Snapshot(
             generation=self._generation,
             evaluated_at=now,
             blind=self._blind,
             centers=centers,
-            links=self._link_views(picture),
-            probes=self._probe_views(now, picture),
+            links=self._link_views(picture, previous.links),
+            probes=self._probe_views(now, picture, previous.probes, changed),
             core=frozenset(picture.core),
             partitions=picture.partitions,
             connected_ratio=ratio,
@@ -380,20 +405,42 @@ class StatusEngine:
             spof=self._spof(picture),
             transitions=tuple(events),
         )
+        self._changed_values.clear()
+        return snapshot
 
-    def _center_views(self, picture: Picture) -> dict[str, CenterView]:
+    def _center_views(
+        self, picture: Picture, previous: Mapping[str, CenterView]
+    ) -> dict[str, CenterView]:
+        """Views of every center, reusing the previous one where nothing changed."""
         cut = picture.resilience.cut_centers
+        values = self._changed_values
+        status_of_center, why, cause = picture.status, picture.why, picture.cause
+        live, partition = picture.live, picture.partition
         views: dict[str, CenterView] = {}
         for center in self._index.ids:
+            old = previous[center]
+            status = status_of_center[center]
+            dependents = len(cut[center]) if center in cut else 0
+            if (
+                center not in values
+                and old.status == status
+                and old.why == why.get(center, "")
+                and old.root_cause == cause.get(center)
+                and old.live == (center in live)
+                and old.dependents == dependents
+                and old.partition == partition.get(center)
+                and not old.never_seen
+            ):
+                views[center] = old
+                continue
             record = self._records[center]
-            dependents = len(cut.get(center, ()))
             views[center] = CenterView(
                 id=center,
-                status=picture.status[center],
-                live=center in picture.live,
+                status=status,
+                live=center in live,
                 never_seen=not record.heard,
-                why=picture.why.get(center, ""),
-                root_cause=picture.cause.get(center),
+                why=why.get(center, ""),
+                root_cause=cause.get(center),
                 session=record.session,
                 heartbeat_interval_s=record.heartbeat_interval_s,
                 last_heartbeat_at=record.last_heartbeat_at,
@@ -402,44 +449,72 @@ class StatusEngine:
                 capacity_at=record.capacity_at,
                 single_point_of_failure=dependents > 0,
                 dependents=dependents,
-                partition=picture.partition.get(center),
-                in_maintenance=picture.status[center] == "maintenance",
+                partition=partition.get(center),
+                in_maintenance=status == "maintenance",
             )
         return views
 
-    def _link_views(self, picture: Picture) -> dict[LinkKey, LinkView]:
+    def _link_views(
+        self, picture: Picture, previous: Mapping[LinkKey, LinkView]
+    ) -> dict[LinkKey, LinkView]:
+        """Views of every link, reusing the previous one where nothing changed."""
         bridges = picture.resilience.bridges
-        views: dict[LinkKey, LinkView] = {}
-        for link in self._index.links:
-            key = link.key
+        views: dict[LinkKey, LinkView] = dict(previous)
+        if picture.rejudged is None or not previous:
+            rebuild: set[LinkKey] = set(self._index.link_by_key)
+        else:
+            rebuild = picture.rejudged | set(bridges) | self._bridges_shown
+        self._bridges_shown = set(bridges)
+        for key in rebuild:
             judged = picture.links[key]
             lost = bridges.get(key)
             views[key] = LinkView(
                 a=key[0],
                 b=key[1],
                 state=judged.state,
-                bandwidth_gbps=link.bandwidth_gbps,
+                bandwidth_gbps=self._index.link_by_key[key].bandwidth_gbps,
                 bridge=lost is not None,
                 dependents=len(lost) if lost is not None else 0,
                 rtt_s=judged.rtt_s,
                 loss_ratio=judged.loss_ratio,
             )
-        return views
+        if len(views) == len(self._index.links):
+            return views
+        return {link.key: views[link.key] for link in self._index.links}  # pragma: no cover
 
-    def _probe_views(self, now: float, picture: Picture) -> dict[tuple[str, str], ProbeView]:
+    def _probe_views(
+        self,
+        now: float,
+        picture: Picture,
+        previous: Mapping[tuple[str, str], ProbeView],
+        changed: set[str] | None,
+    ) -> dict[tuple[str, str], ProbeView]:
+        """Views of the latest probes, rebuilt for sources whose report or freshness changed."""
         s = self._settings
-        views: dict[tuple[str, str], ProbeView] = {}
-        graph_live = picture.live | picture.provisional
-        for center in self._index.ids:
+        views: dict[tuple[str, str], ProbeView] = dict(previous)
+        live, provisional = picture.live, picture.provisional
+        seen = self._probe_view_basis
+        # Only a center whose report, liveness or freshness changed can need new probe views.
+        for center in self._index.ids if changed is None else changed | self._changed_values:
             record = self._records[center]
-            if not record.probes or record.probes_at is None:
+            at = record.probes_at
+            if at is None:
                 continue
-            fresh = center in graph_live and record.probes_fresh(now, s.probe_fresh_s)
+            fresh = (center in live or center in provisional) and record.probes_fresh(
+                now, s.probe_fresh_s
+            )
+            basis = (at, fresh, record.session)
+            if seen.get(center) == basis:
+                continue
+            old = seen.get(center)
+            seen[center] = basis
+            if old is not None:
+                for peer in self._index.neighbours[center]:
+                    views.pop((center, peer), None)
             neighbours = self._index.neighbours[center]
             for peer, probe in record.probes.items():
-                if peer not in neighbours:
-                    continue
-                views[(center, peer)] = _probe_view(center, probe, record.probes_at, fresh)
+                if peer in neighbours:
+                    views[(center, peer)] = _probe_view(center, probe, at, fresh)
         return views
 
     def _spof(self, picture: Picture) -> tuple[SinglePointOfFailure, ...]:

@@ -7,7 +7,7 @@ into a ``Snapshot``. Pure: the time comes in as an argument.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from agents.protocol import Probe
@@ -53,6 +53,10 @@ class Picture:
     live: set[str] = field(default_factory=set)
     provisional: set[str] = field(default_factory=set)
     links: dict[LinkKey, LinkJudgement] = field(default_factory=dict)
+    adjacency: dict[str, dict[str, None]] = field(default_factory=dict)
+    rejudged: set[LinkKey] | None = None
+    """Links judged again by this evaluation (None: all of them)."""
+    """Usable links (up or asymmetric), both ways."""
     core: tuple[str, ...] = ()
     partition: dict[str, int] = field(default_factory=dict)
     partitions: int = 0
@@ -61,13 +65,28 @@ class Picture:
     """The earliest future end of a center's grace period (a deadline), if any."""
 
 
-def derive(index: FederationIndex, records: Mapping[str, CenterRecord], j: Judging) -> Picture:
-    """Derive every center's status from the evidence (DESIGN §2)."""
+def derive(
+    index: FederationIndex,
+    records: Mapping[str, CenterRecord],
+    j: Judging,
+    previous: Picture | None = None,
+    touched: Collection[str] = (),
+) -> Picture:
+    """Derive every center's status from the evidence (DESIGN §2).
+
+    With the ``previous`` picture, only the links of ``touched`` centers (whose reports changed
+    or went stale) and of centers whose liveness changed are judged again.
+    """
     picture = Picture()
     _judge_liveness(index, records, j, picture)
     graph_live = picture.live | picture.provisional
-    adjacency = _judge_links(index, records, j, graph_live, picture)
-    forwarding = [c for c in index.ids if c in graph_live or c in adjacency]
+    if previous is None:
+        _judge_links(index, records, j, graph_live, picture)
+    else:
+        changed = set(touched) | (graph_live ^ (previous.live | previous.provisional))
+        _rejudge_links(index, records, j, graph_live, picture, previous, changed)
+    adjacency = picture.adjacency
+    forwarding = [c for c in index.ids if c in graph_live or adjacency.get(c)]
     picture.partition = components(forwarding, adjacency)
     picture.partitions = len(set(picture.partition.values()))
     live_nationals = [c for c in index.nationals if c in graph_live]
@@ -81,11 +100,17 @@ def _judge_liveness(
     index: FederationIndex, records: Mapping[str, CenterRecord], j: Judging, picture: Picture
 ) -> None:
     grace_until: float | None = None
+    now, misses, default = j.now, j.misses, j.default_interval_s
+    live = picture.live
     for center in index.ids:
         record = records[center]
-        until = record.alive_until(j.misses, j.default_interval_s)
-        if until is not None and j.now < until:
-            picture.live.add(center)
+        alive_at = record.last_alive_at
+        if (
+            alive_at is not None
+            and not record.offline
+            and now < alive_at + misses * (record.heartbeat_interval_s or default)
+        ):
+            live.add(center)
         elif j.grace_start is not None and not record.offline:
             # Silent only because no heartbeat arrived yet since start or reconnect.
             end = j.grace_start + record.window(j.misses, j.default_interval_s)
@@ -106,15 +131,63 @@ def _counted_probes(
     return counted
 
 
+def _rejudge_links(  # noqa: PLR0917 - one private step of derive()
+    index: FederationIndex,
+    records: Mapping[str, CenterRecord],
+    j: Judging,
+    graph_live: set[str],
+    picture: Picture,
+    previous: Picture,
+    changed: set[str],
+) -> None:
+    links = picture.links = dict(previous.links)
+    adjacency = picture.adjacency = dict(previous.adjacency)
+    copied: set[str] = set()
+    empty: dict[str, Probe] = {}
+    counted: dict[str, dict[str, Probe]] = {}
+    for center in changed:
+        for peer in (center, *index.neighbours[center]):
+            if peer not in counted:
+                record = records[peer]
+                fresh = peer in graph_live and record.probes_fresh(j.now, j.probe_fresh_s)
+                counted[peer] = record.probes if fresh else empty
+    done: set[LinkKey] = set()
+    picture.rejudged = done
+    for center in changed:
+        for peer in index.neighbours[center]:
+            key = (center, peer) if center < peer else (peer, center)
+            if key in done:
+                continue
+            done.add(key)
+            judged = judge_link(
+                counted[center].get(peer),
+                counted[peer].get(center),
+                j.degraded_rtt_s,
+                j.degraded_loss_ratio,
+            )
+            usable_before = links[key].state in ("up", "asymmetric")
+            links[key] = judged
+            if usable_before == (judged.state in ("up", "asymmetric")):
+                continue
+            for end, other in ((center, peer), (peer, center)):
+                if end not in copied:
+                    adjacency[end] = dict(adjacency.get(end, {}))
+                    copied.add(end)
+                if usable_before:
+                    del adjacency[end][other]
+                else:
+                    adjacency[end][other] = None
+
+
 def _judge_links(
     index: FederationIndex,
     records: Mapping[str, CenterRecord],
     j: Judging,
     graph_live: set[str],
     picture: Picture,
-) -> dict[str, list[str]]:
+) -> None:
     counted = _counted_probes(records, j, graph_live)
-    adjacency: dict[str, list[str]] = {}
+    adjacency = picture.adjacency
     empty: dict[str, Probe] = {}
     rtt_limit = j.degraded_rtt_s
     loss_limit = j.degraded_loss_ratio
@@ -125,9 +198,8 @@ def _judge_links(
         )
         picture.links[link.key] = judged
         if judged.state in ("up", "asymmetric"):
-            adjacency.setdefault(a, []).append(b)
-            adjacency.setdefault(b, []).append(a)
-    return adjacency
+            adjacency.setdefault(a, {})[b] = None
+            adjacency.setdefault(b, {})[a] = None
 
 
 def judge_link(
@@ -171,6 +243,7 @@ def _judge_statuses(
     why = picture.why
     cause = picture.cause
     observers = _observers(index, records, j, picture, reach)
+    poor_ends = {end for key, link in picture.links.items() if link.breach for end in key}
     for center in index.ids:
         if center in picture.live or center in picture.provisional:
             if center in picture.provisional:
@@ -185,7 +258,7 @@ def _judge_statuses(
                     status[center] = "degraded"
                     cause[center] = RootCause("center" if len(spof) == 1 else "link", spof)
                     why[center] = _spof_sentence(spof)
-                elif _poor_links(index, center, picture):
+                elif center in poor_ends and _poor_links(index, center, picture):
                     status[center] = "degraded"
                     cause[center] = RootCause("center", (center,))
                     why[center] = "every usable link of it breaches the link-quality thresholds"

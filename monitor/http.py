@@ -19,11 +19,12 @@ from aiohttp import web
 
 from agents.protocol import RESOURCES
 from monitor.model import LINK_STATES, STATUSES, StatusEvent
+from monitor.planner import PlannerError, find_candidates
 from monitor.registry import TIERS
 from monitor.service import Aggregator
 from monitor.views import (
     Json,
-    candidates_json,
+    candidate_json,
     capacity_totals_json,
     center_detail_json,
     center_json,
@@ -271,22 +272,24 @@ async def capacity(request: web.Request) -> web.Response:
         for name, value in (("min", minimum), ("from", origin), ("max_rtt_ms", max_rtt_ms)):
             if value is not None:
                 raise BadParameter(name, "needs resource= as well")
-    body = capacity_totals_json(aggregator.snapshot, aggregator.registry)
-    if resource is not None:
+    elif origin is None:
+        raise BadParameter("from", "required with resource= (the center the work comes from)")
+    snapshot = aggregator.snapshot
+    body = capacity_totals_json(snapshot, aggregator.registry)
+    if resource is not None and origin is not None:
         body["query"] = {
             "resource": resource,
             "min": minimum or 0.0,
             "from": origin,
             "max_rtt_ms": max_rtt_ms,
         }
-        body["candidates"] = candidates_json(
-            aggregator.snapshot,
-            aggregator.registry,
-            resource=resource,
-            minimum=minimum or 0.0,
-            origin=origin,
-            max_rtt_ms=max_rtt_ms,
-        )
+        try:
+            found = find_candidates(
+                snapshot, aggregator.registry, resource, minimum or 0.0, origin, max_rtt_ms
+            )
+        except PlannerError as exc:
+            raise BadParameter(exc.parameter, exc.problem) from exc
+        body["candidates"] = [candidate_json(c, aggregator.registry, snapshot) for c in found]
     return web.json_response(body)
 
 

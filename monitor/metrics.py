@@ -33,6 +33,7 @@ from monitor.model import (
     RootCause,
     Snapshot,
 )
+from monitor.planner import capacity_totals
 from monitor.registry import TIERS, CenterSpec, LinkSpec, Registry
 
 Labels = tuple[str, ...]
@@ -186,7 +187,6 @@ FEDERATION_FAMILIES: Final = (
 
 ROOT_CAUSE_STATUSES: Final = frozenset({"degraded", "isolated", "stale", "down", "unreachable"})
 CUT_OFF_STATUSES: Final = frozenset({"isolated", "down", "unreachable"})
-CAPACITY_STATUSES: Final = frozenset({"connected", "degraded"})
 EVALUATION_BUCKETS: Final = (
     0.0005,
     0.001,
@@ -300,31 +300,20 @@ def registered_probes(snapshot: Snapshot, ids: frozenset[str]) -> Iterator[Probe
             yield probe
 
 
-def capacity_totals_by_tier(
-    snapshot: Snapshot, registry: Registry
-) -> dict[str, dict[str, Resource]]:
-    """Capacity over connected (or degraded) live centers with a capacity report, per tier.
-
-    A silent agent's capacity is not counted, whatever its status; ``"all"`` sums every tier.
-    """
-    totals: dict[str, dict[str, list[float]]] = {
-        tier: {r: [0.0, 0.0] for r in RESOURCES} for tier in (*TIERS, "all")
-    }
-    for spec in registry.centers:
-        view = snapshot.centers.get(spec.id)
-        if view is None or view.status not in CAPACITY_STATUSES or not view.live:
-            continue
-        for resource, amount in view.capacity.items():
-            if resource not in RESOURCES:
-                continue
-            for tier in (spec.tier, "all"):
-                cell = totals[tier][resource]
-                cell[0] += amount.total
-                cell[1] += amount.available
-    return {
-        tier: {r: Resource(total=v[0], available=v[1]) for r, v in by_resource.items()}
-        for tier, by_resource in totals.items()
-    }
+def capacity_by_tier(snapshot: Snapshot, registry: Registry) -> dict[str, dict[str, Resource]]:
+    """Capacity the planner counts (connected, live, reported), per tier and ``"all"``."""
+    totals = capacity_totals(snapshot, registry)
+    out: dict[str, dict[str, Resource]] = {}
+    for tier in (*TIERS, "all"):
+        by_resource = totals.overall if tier == "all" else totals.by_tier.get(tier, {})
+        out[tier] = {}
+        for resource in RESOURCES:
+            amount = by_resource.get(resource)
+            out[tier][resource] = Resource(
+                total=amount.total if amount else 0.0,
+                available=amount.available if amount else 0.0,
+            )
+    return out
 
 
 def federation_samples(snapshot: Snapshot, registry: Registry) -> list[list[Sample]]:
@@ -341,7 +330,7 @@ def federation_samples(snapshot: Snapshot, registry: Registry) -> list[list[Samp
     out[2].extend(((tier,), ratio) for tier, ratio in snapshot.connected_ratio.items())
     out[3].append(((), float(snapshot.partitions)))
     out[4].append(((), float(len(snapshot.core))))
-    for tier, by_resource in capacity_totals_by_tier(snapshot, registry).items():
+    for tier, by_resource in capacity_by_tier(snapshot, registry).items():
         for resource, amount in by_resource.items():
             out[5].append(((resource, tier), amount.available))
             out[6].append(((resource, tier), amount.total))

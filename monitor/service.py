@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 DEBOUNCE_S: Final = 0.005
 """Messages arriving within this long of each other are evaluated together."""
+VALUE_REFRESH_S: Final = 1.0
+"""Measured values (heartbeat times, RTTs, capacity) reach the snapshot at least this often."""
 
 
 def dcmon_version() -> str:
@@ -73,6 +75,7 @@ class Aggregator:
         self.events = EventLog(config.events_buffer)
         self.evaluation_durations = EvaluationHistogram()
         self.evaluations = 0
+        self._evaluated_at = 0.0
         self.last_evaluation_error: str | None = None
         self._wake = asyncio.Event()
         self._snapshot = self.engine.snapshot
@@ -82,7 +85,6 @@ class Aggregator:
         self.exposition = ExpositionCache(registry, lambda: self._snapshot)
         self.metrics_registry = CollectorRegistry(auto_describe=False)
         AggregatorCollector(self, registry=self.metrics_registry)
-        self._grace_until = self.started_at + self._window()
         self._version = dcmon_version()
         self._evaluator: asyncio.Task[None] | None = None
         self.bound_port: int | None = None
@@ -117,8 +119,9 @@ class Aggregator:
 
     @property
     def in_grace(self) -> bool:
-        """Whether the start-up / reconnect grace period (one heartbeat window) is running."""
-        return self.broker.connected and time.time() < self._grace_until
+        """Whether the start-up / reconnect grace period is holding statuses at ``unknown``."""
+        snapshot = self._snapshot
+        return not snapshot.blind and snapshot.status_counts.get("unknown", 0) > 0
 
     @property
     def received(self) -> Mapping[str, int]:
@@ -166,11 +169,7 @@ class Aggregator:
 
     def broker_restored(self, at: float) -> None:
         """Connected again: a grace period of one heartbeat window starts."""
-        self._grace_until = at + self._window()
         self.engine.broker_restored(at)
-
-    def _window(self) -> float:
-        return self.config.heartbeat_misses * self.config.default_heartbeat_interval_s
 
     # --- evaluation ---------------------------------------------------------------------------
 
@@ -187,6 +186,7 @@ class Aggregator:
         self.last_evaluation_error = None
         self.evaluation_durations.observe(time.perf_counter() - started)
         self.evaluations += 1
+        self._evaluated_at = now
         self._snapshot = snapshot
         if snapshot.transitions:
             self.events.publish(snapshot.transitions)
@@ -212,7 +212,7 @@ class Aggregator:
             await asyncio.sleep(DEBOUNCE_S)
             self._wake.clear()
             now = time.time()
-            if self.engine.needs_evaluation(now):
+            if self.engine.needs_evaluation(now) or now - self._evaluated_at >= VALUE_REFRESH_S:
                 self.evaluate(now)
 
     @contextlib.asynccontextmanager

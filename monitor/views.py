@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from agents.protocol import RESOURCES, Resource
-from monitor.metrics import CAPACITY_STATUSES
 from monitor.model import (
     CenterView,
     LinkView,
@@ -18,6 +17,7 @@ from monitor.model import (
     Snapshot,
     StatusEvent,
 )
+from monitor.planner import Candidate, ResourceTotal, capacity_totals
 from monitor.registry import CenterSpec, LinkSpec, Registry
 
 Json = dict[str, Any]
@@ -254,82 +254,47 @@ def event_json(event: StatusEvent) -> Json:
     }
 
 
-def _add(totals: dict[str, list[float]], capacity: Mapping[str, Resource]) -> None:
-    for name, amount in capacity.items():
-        cell = totals.setdefault(name, [0.0, 0.0])
-        cell[0] += amount.total
-        cell[1] += amount.available
-
-
-def _resources(totals: dict[str, list[float]]) -> Json:
+def _resource_totals(totals: Mapping[str, ResourceTotal]) -> Json:
     return {
-        name: {
-            "total": totals.get(name, [0.0, 0.0])[0],
-            "available": totals.get(name, [0.0, 0.0])[1],
-        }
+        name: {"total": totals[name].total, "available": totals[name].available}
         for name in RESOURCES
+        if name in totals
     }
 
 
 def capacity_totals_json(snapshot: Snapshot, registry: Registry) -> Json:
-    """Capacity over connected (or degraded) live centers, overall and by tier/region/partition.
+    """Capacity over connected live centers with a report, overall and by tier/region/partition.
 
     A silent agent's capacity is not counted, whatever its status (DESIGN §5).
     """
-    overall: dict[str, list[float]] = {}
-    by: dict[str, dict[str, dict[str, list[float]]]] = {"tier": {}, "region": {}, "partition": {}}
-    for spec in registry.centers:
-        view = snapshot.centers.get(spec.id)
-        if view is None or view.status not in CAPACITY_STATUSES or not view.live:
-            continue
-        _add(overall, view.capacity)
-        _add(by["tier"].setdefault(spec.tier, {}), view.capacity)
-        _add(by["region"].setdefault(spec.region, {}), view.capacity)
-        if view.partition is not None:
-            _add(by["partition"].setdefault(str(view.partition), {}), view.capacity)
+    totals = capacity_totals(snapshot, registry)
     return {
         **header(snapshot),
         "resources": list(RESOURCES),
-        "all": _resources(overall),
-        "by_tier": {k: _resources(v) for k, v in sorted(by["tier"].items())},
-        "by_region": {k: _resources(v) for k, v in sorted(by["region"].items())},
-        "by_partition": {k: _resources(v) for k, v in sorted(by["partition"].items())},
+        "centers": list(totals.centers),
+        "all": _resource_totals(totals.overall),
+        "by_tier": {k: _resource_totals(v) for k, v in totals.by_tier.items()},
+        "by_region": {k: _resource_totals(v) for k, v in sorted(totals.by_region.items())},
+        "by_partition": {str(k): _resource_totals(v) for k, v in totals.by_partition.items()},
         "query": None,
         "candidates": None,
     }
 
 
-def candidates_json(
-    snapshot: Snapshot,
-    registry: Registry,
-    *,
-    resource: str,
-    minimum: float,
-    origin: str | None,
-    max_rtt_ms: float | None,
-) -> list[Json]:
-    """Centers with at least ``minimum`` of ``resource`` available, reachable from ``origin``."""
-    out: list[Json] = []
-    for spec in registry.centers:
-        view = snapshot.centers.get(spec.id)
-        if view is None or view.status not in CAPACITY_STATUSES or not view.live:
-            continue
-        amount = view.capacity.get(resource)
-        if amount is None or amount.available < minimum:
-            continue
-        out.append(
-            {
-                "center": spec.id,
-                "tier": spec.tier,
-                "region": spec.region,
-                "status": view.status,
-                "available": amount.available,
-                "total": amount.total,
-                "path": [spec.id],
-                "hops": 0,
-                "path_rtt_ms": None,
-                "bottleneck_gbps": None,
-            }
-        )
-    del origin, max_rtt_ms  # path search: the planner's job (monitor.planner)
-    return out
+def candidate_json(candidate: Candidate, registry: Registry, snapshot: Snapshot) -> Json:
+    """One planner candidate with its path from the query's origin."""
+    spec = next(c for c in registry.centers if c.id == candidate.center)
+    view = snapshot.centers.get(candidate.center)
+    return {
+        "center": candidate.center,
+        "tier": spec.tier,
+        "region": spec.region,
+        "status": view.status if view else "unknown",
+        "available": candidate.available,
+        "total": candidate.total,
+        "path": list(candidate.path),
+        "hops": candidate.hops,
+        "path_rtt_ms": candidate.path_rtt_s * 1000,
+        "rtt_estimated": candidate.rtt_estimated,
+        "bottleneck_gbps": candidate.bottleneck_bandwidth_gbps,
+    }

@@ -26,7 +26,12 @@ def register(subparsers: Any) -> None:
     add_url_argument(parser)
     parser.add_argument("--resource", choices=RESOURCES)
     parser.add_argument("--min", type=float, metavar="N", help="at least N available")
-    parser.add_argument("--from", dest="origin", metavar="ID", help="reachable from this center")
+    parser.add_argument(
+        "--from",
+        dest="origin",
+        metavar="ID",
+        help="the center the work comes from (needed with --resource)",
+    )
     parser.add_argument("--max-rtt-ms", type=float, metavar="X", help="path RTT at most X ms")
     parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
     parser.set_defaults(func=run)
@@ -64,7 +69,7 @@ def render_capacity(answer: Mapping[str, Any], resource: str | None) -> str:
     """Totals by tier (available / total), then the candidates if the query asked for them."""
     lines: list[str] = []
     by_tier = answer.get("by_tier")
-    overall = answer.get("overall") or answer.get("totals")
+    overall = answer.get("all") or answer.get("overall")
     rows: list[list[str | int | float | None]] = []
     if isinstance(by_tier, Mapping):
         for tier, totals in by_tier.items():
@@ -95,14 +100,17 @@ def render_capacity(answer: Mapping[str, Any], resource: str | None) -> str:
 
 
 def _candidate_row(resource: str, c: Mapping[str, Any]) -> list[str | int | float | None]:
-    rtt = c.get("path_rtt_s")
+    rtt_ms = c.get("path_rtt_ms")
+    if rtt_ms is None and isinstance(c.get("path_rtt_s"), int | float):
+        rtt_ms = c["path_rtt_s"] * 1000
+    bottleneck = c.get("bottleneck_gbps", c.get("bottleneck_bandwidth_gbps"))
     path = c.get("path")
     available = c.get("available")
     return [
         str(c.get("center", "")),
         human_amount(resource, available) if isinstance(available, int | float) else None,
         c.get("hops") if isinstance(c.get("hops"), int) else None,
-        round(rtt * 1000, 2) if isinstance(rtt, int | float) else None,
-        c.get("bottleneck_bandwidth_gbps"),
+        round(rtt_ms, 2) if isinstance(rtt_ms, int | float) else None,
+        bottleneck if isinstance(bottleneck, int | float) else None,
         " > ".join(path) if isinstance(path, list) else None,
     ]

@@ -126,16 +126,18 @@ async def _run(
         try:
             await _wait_ready(server, ready, f"{host}:{port}")
             base = f"http://{_url_host(host)}:{aggregator.bound_port or port}"
-            async with simulator:
-                _print_banner(base, registry)
-                watcher = asyncio.create_task(_announce_connected(aggregator, registry, started))
-                await stop.wait()
-                watcher.cancel()
-                await asyncio.gather(watcher, return_exceptions=True)
-                print("dcmon demo: stopping…", flush=True)
+            await simulator.start()
+            _print_banner(base, registry)
+            watcher = asyncio.create_task(_announce_connected(aggregator, registry, started))
+            await stop.wait()
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+            print("dcmon demo: stopping…", flush=True)
         finally:
+            # The aggregator first: the agents' goodbyes are not news to anyone watching.
             server.cancel()
             await asyncio.gather(server, return_exceptions=True)
+            await simulator.stop()
     return 0
 
 
