@@ -160,8 +160,19 @@ def test_a_partitioned_region_pages_for_its_root_cause_and_explains_the_rest(
         # Alertmanager: the root cause is active, the center alerts it explains are suppressed.
         def inhibited_in_alertmanager() -> bool:
             alerts = stack.alertmanager.alerts()
-            by_name = [a for a in alerts if a["labels"]["alertname"] == "DcmonCenterNotConnected"]
-            roots = [a for a in alerts if a["labels"]["alertname"] == "DcmonRootCause"]
+            cause = biggest["root_cause"]
+            by_name = [
+                a
+                for a in alerts
+                if a["labels"]["alertname"] == "DcmonCenterNotConnected"
+                and a["labels"]["root_cause"] == cause
+            ]
+            roots = [
+                a
+                for a in alerts
+                if a["labels"]["alertname"] == "DcmonRootCause"
+                and a["labels"]["root_cause"] == cause
+            ]
             return (
                 len(by_name) >= len(behind_biggest)
                 and all(a["status"]["state"] == "suppressed" for a in by_name)
@@ -223,3 +234,30 @@ def test_every_metric_the_alert_rules_read_is_exported(stack: Stack) -> None:
     used = set(re.findall(r"\b(dcmon_[a-z0-9_]+)\b", rules))
     assert "dcmon_center_root_cause_info" in used
     assert used <= exported, used - exported
+
+
+def test_a_lost_broker_raises_only_the_blind_alert_and_no_center_page(stack: Stack) -> None:
+    """Killing the broker fires DcmonAggregatorBlind; no center is declared not connected."""
+    center_alerts = 'ALERTS{alertname=~"DcmonCenter.+|DcmonRootCause"}'
+    wait_until(lambda: not stack.prometheus.query(center_alerts), timeout_s=30, interval_s=0.5)
+    stack.broker.stop()
+    try:
+        prometheus = stack.prometheus
+        wait_until(lambda: prometheus.firing("DcmonAggregatorBlind"), timeout_s=40, interval_s=0.5)
+        assert not prometheus.query(center_alerts)
+
+        def blind_alert_active_in_alertmanager() -> bool:
+            return any(
+                a["labels"]["alertname"] == "DcmonAggregatorBlind"
+                and a["status"]["state"] == "active"
+                for a in stack.alertmanager.alerts()
+            )
+
+        wait_until(blind_alert_active_in_alertmanager, timeout_s=30, interval_s=0.5)
+    finally:
+        stack.broker.start()
+    wait_until(
+        lambda: stack.prometheus.query('dcmon_broker_connected{job="dcmon"} == 1'),
+        timeout_s=40,
+        interval_s=0.5,
+    )
