@@ -11,7 +11,15 @@ from collections.abc import Sequence
 from agents.errors import DcmonError
 
 # Each module exposes ``register(subparsers)`` and sets ``func`` on its parser.
-COMMAND_MODULES = ("monitor.check_config",)
+COMMAND_MODULES = (
+    "monitor.check_config",
+    "monitor.aggregator_command",
+    "monitor.simulation.command",
+    "monitor.demo.command",
+    "monitor.console.status",
+    "monitor.console.capacity",
+    "monitor.console.fault",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,14 +1,42 @@
-"""Aggregator configuration file."""
+"""Aggregator configuration: a YAML file whose settings command-line flags override."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
 
+from agents.broker import BrokerAddress, TlsFiles, parse_broker_url
 from agents.configfile import convert
+from agents.errors import ConfigError
+from agents.protocol import is_valid_center_id
 
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class TlsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Files for ``mqtts://``: CA bundle and an optional client certificate and key."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+class Thresholds(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Link quality above which a live, reachable center is ``degraded``."""
+
+    degraded_rtt_s: Seconds | None = None
+    degraded_loss_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = 0.2
+
+
+class MaintenanceSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A declared maintenance window of one center (ISO-8601 times with a UTC offset)."""
+
+    center: str
+    start: dt.datetime
+    end: dt.datetime
+    reason: str = ""
 
 
 class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -16,16 +44,74 @@ class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
 
     instance: str = "aggregator"
     broker: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password_file: str | None = None
+    tls: TlsSettings | None = None
     topology: str = "config/topology.yaml"
     listen: str = "127.0.0.1:9108"
     heartbeat_misses: Annotated[int, msgspec.Meta(ge=1)] = 3
     default_heartbeat_interval_s: Seconds = 5.0
+    probe_fresh_s: Seconds = 30.0
+    thresholds: Thresholds = Thresholds()
+    maintenance: tuple[MaintenanceSettings, ...] = ()
+    auto_register: bool = False
+    events_buffer: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1000
 
     def summary(self) -> str:
         """One line describing the instance."""
         return f"instance {self.instance}, broker {self.broker}, listen {self.listen}"
 
+    def broker_address(self, source: str = "broker") -> BrokerAddress:
+        """The broker URL with credentials and TLS files resolved (``ConfigError`` if unusable)."""
+        tls = self.tls or TlsSettings()
+        return parse_broker_url(
+            self.broker,
+            source=source,
+            username=self.username,
+            password_file=self.password_file,
+            tls_files=TlsFiles(tls.ca_file, tls.cert_file, tls.key_file),
+        )
+
+    def listen_address(self, source: str = "listen") -> tuple[str, int]:
+        """``listen`` split into host and port (``ConfigError`` if malformed)."""
+        return parse_listen(self.listen, source)
+
 
 def parse_aggregator_config(data: Any, source: str) -> AggregatorConfig:
-    """Validate an aggregator configuration document."""
-    return convert(data, AggregatorConfig, source, choices={})
+    """Validate an aggregator configuration document (``source`` names it in errors)."""
+    config = convert(data, AggregatorConfig, source, choices={})
+    check_aggregator_config(config, source)
+    return config
+
+
+def check_aggregator_config(config: AggregatorConfig, source: str) -> None:
+    """Checks that types alone cannot express; raises ``ConfigError`` naming the field."""
+    if not is_valid_center_id(config.instance):
+        raise ConfigError(
+            source,
+            "instance",
+            f"{config.instance!r} is not a valid instance id "
+            "(lowercase letters, digits and '-', at most 63)",
+        )
+    parse_listen(config.listen, source, "listen")
+    config.broker_address(source)
+    for i, window in enumerate(config.maintenance):
+        where = f"maintenance[{i}]"
+        if not is_valid_center_id(window.center):
+            raise ConfigError(source, f"{where}.center", f"{window.center!r} is not a center id")
+        for name in ("start", "end"):
+            if getattr(window, name).tzinfo is None:
+                raise ConfigError(
+                    source, f"{where}.{name}", "needs a UTC offset, e.g. 2025-01-31T22:00:00+07:00"
+                )
+        if window.end <= window.start:
+            raise ConfigError(source, f"{where}.end", "must be after start")
+
+
+def parse_listen(value: str, source: str, field: str = "") -> tuple[str, int]:
+    """Split ``HOST:PORT`` (or ``[v6]:PORT``) into host and port."""
+    host, sep, port_text = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(source, field, f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:9108)")
+    return host, int(port_text)

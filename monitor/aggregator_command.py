@@ -1,0 +1,122 @@
+"""``dcmon aggregator``: run the aggregator (MQTT ingest, status engine, metrics, HTTP API)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from agents.configfile import read_yaml
+from agents.errors import ConfigError, DcmonError
+from monitor.config import (
+    AggregatorConfig,
+    TlsSettings,
+    check_aggregator_config,
+    parse_aggregator_config,
+)
+from monitor.registry import load_registry
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``aggregator`` subcommand."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "aggregator",
+        help="run the aggregator",
+        description="Subscribe to the broker, derive every center's status, serve metrics and API. "
+        "Flags override the configuration file.",
+    )
+    parser.add_argument("--config", type=Path, metavar="FILE", help="aggregator YAML file")
+    parser.add_argument("--topology", metavar="FILE", help="registry file (topology.yaml)")
+    parser.add_argument("--broker", metavar="URL", help="mqtt://host:port or mqtts://host:port")
+    parser.add_argument("--listen", metavar="HOST:PORT", help="HTTP address (127.0.0.1:9108)")
+    parser.add_argument("--instance", metavar="ID", help="this aggregator's id")
+    parser.add_argument("--username", help="broker user name")
+    parser.add_argument("--password-file", metavar="FILE", help="file holding the broker password")
+    parser.add_argument("--ca-file", metavar="FILE", help="CA bundle for mqtts://")
+    parser.add_argument("--cert-file", metavar="FILE", help="client certificate for mqtts://")
+    parser.add_argument("--key-file", metavar="FILE", help="client key for mqtts://")
+    parser.add_argument("--heartbeat-misses", type=int, metavar="N")
+    parser.add_argument("--default-heartbeat-interval", type=float, metavar="S")
+    parser.add_argument("--probe-fresh", type=float, metavar="S")
+    parser.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> AggregatorConfig:
+    """The configuration file (if any) with every given flag applied on top."""
+    config = (
+        parse_aggregator_config(read_yaml(args.config), str(args.config))
+        if args.config
+        else AggregatorConfig()
+    )
+    changes: dict[str, Any] = {}
+    for flag, field in (
+        ("topology", "topology"),
+        ("broker", "broker"),
+        ("listen", "listen"),
+        ("instance", "instance"),
+        ("username", "username"),
+        ("password_file", "password_file"),
+        ("heartbeat_misses", "heartbeat_misses"),
+        ("default_heartbeat_interval", "default_heartbeat_interval_s"),
+        ("probe_fresh", "probe_fresh_s"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            changes[field] = value
+    tls = config.tls or TlsSettings()
+    tls_changes = {
+        name: getattr(args, name)
+        for name in ("ca_file", "cert_file", "key_file")
+        if getattr(args, name) is not None
+    }
+    if tls_changes:
+        changes["tls"] = msgspec.structs.replace(tls, **tls_changes)
+    if "heartbeat_misses" in changes and changes["heartbeat_misses"] < 1:
+        raise ConfigError("--heartbeat-misses", "", "must be at least 1")
+    for field, flag in (
+        ("default_heartbeat_interval_s", "--default-heartbeat-interval"),
+        ("probe_fresh_s", "--probe-fresh"),
+    ):
+        if field in changes and not changes[field] > 0:
+            raise ConfigError(flag, "", "must be a positive number of seconds")
+    config = msgspec.structs.replace(config, **changes)
+    check_aggregator_config(config, "command line" if not args.config else str(args.config))
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load configuration and registry, then serve until SIGINT/SIGTERM."""
+    from monitor.http import build_app
+    from monitor.service import Aggregator
+
+    config = config_from_args(args)
+    registry = load_registry(config.topology)
+    host, port = config.listen_address()
+    aggregator = Aggregator(config, registry)
+    logger.info(
+        "aggregator %s: %d centers, %d links; broker %s; http://%s:%d",
+        config.instance,
+        len(registry.centers),
+        len(registry.links),
+        aggregator.broker.address.url,
+        host,
+        port,
+    )
+    try:
+        web.run_app(
+            build_app(aggregator),
+            host=host,
+            port=port,
+            print=None,
+            shutdown_timeout=5.0,
+            access_log=None,
+        )
+    except OSError as exc:
+        raise DcmonError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from exc
+    return 0

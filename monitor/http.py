@@ -1,0 +1,354 @@
+"""The aggregator's HTTP API (aiohttp): metrics, health, and the read-only JSON API of DESIGN §5.
+
+``build_app`` returns the application; the aggregator's background work (ingest and the
+evaluation loop) runs in its ``cleanup_ctx``, so whoever runs the app runs the aggregator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+from typing import Final
+
+from aiohttp import web
+
+from agents.protocol import RESOURCES
+from monitor.model import LINK_STATES, STATUSES, StatusEvent
+from monitor.planner import PlannerError, find_candidates
+from monitor.registry import TIERS
+from monitor.service import Aggregator
+from monitor.views import (
+    Json,
+    candidate_json,
+    capacity_totals_json,
+    center_detail_json,
+    center_json,
+    event_json,
+    header,
+    link_json,
+    nodegraph_json,
+    spof_json,
+    topology_json,
+)
+
+logger = logging.getLogger(__name__)
+
+AGGREGATOR: Final = web.AppKey("aggregator", Aggregator)
+OPENAPI: Final = web.AppKey("openapi", bytes)
+STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
+METRICS_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+SSE_KEEPALIVE_S: Final = 15.0
+MAX_EVENTS_LIMIT: Final = 100_000
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class BadParameter(Exception):
+    """A query parameter a client got wrong; becomes a 400 naming it."""
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        super().__init__(f"{parameter}: {problem}")
+        self.parameter = parameter
+        self.problem = problem
+
+
+def build_app(
+    aggregator: Aggregator, *, demo_app: web.Application | None = None
+) -> web.Application:
+    """The aggregator's aiohttp application.
+
+    Args:
+        aggregator: the aggregator it serves (started and stopped with the app).
+        demo_app: fault injection for ``dcmon demo``, mounted at ``/api/v1/demo/``.
+    """
+    app = web.Application(middlewares=[_errors])
+    app[AGGREGATOR] = aggregator
+    app[OPENAPI] = resources.files("monitor").joinpath("openapi.json").read_bytes()
+    app.cleanup_ctx.append(_run_aggregator)
+    app.on_shutdown.append(_end_streams)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/api/v1/centers", centers)
+    app.router.add_get("/api/v1/centers/{id}", center)
+    app.router.add_get("/api/v1/links", links)
+    app.router.add_get("/api/v1/topology", topology)
+    app.router.add_get("/api/v1/spof", spof)
+    app.router.add_get("/api/v1/capacity", capacity)
+    app.router.add_get("/api/v1/events", events)
+    app.router.add_get("/api/v1/events/stream", events_stream)
+    if (STATIC_DIR / "index.html").is_file():
+        app.router.add_get("/", index)
+        app.router.add_static("/static/", STATIC_DIR)
+    if demo_app is not None:
+        app.add_subapp("/api/v1/demo/", demo_app)
+    return app
+
+
+async def _run_aggregator(app: web.Application) -> AsyncIterator[None]:
+    async with app[AGGREGATOR].running():
+        yield
+
+
+async def _end_streams(app: web.Application) -> None:
+    app[AGGREGATOR].events.close()
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except BadParameter as exc:
+        return web.json_response(
+            {"error": f"bad parameter {exc.parameter}: {exc.problem}", "parameter": exc.parameter},
+            status=400,
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/"):
+            raise
+        return web.json_response({"error": exc.reason}, status=exc.status)
+
+
+# --- query parameters ----------------------------------------------------------------------------
+
+
+def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.query.get(name)
+    if value is None:
+        return None
+    if value not in allowed:
+        raise BadParameter(name, f"{value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _number(
+    request: web.Request, name: str, *, minimum: float = 0.0, integer: bool = False
+) -> float | None:
+    text = request.query.get(name)
+    if text is None:
+        return None
+    try:
+        value = float(int(text)) if integer else float(text)
+    except ValueError:
+        kind = "an integer" if integer else "a number"
+        raise BadParameter(name, f"{text!r} is not {kind}") from None
+    if not value >= minimum or value in (float("inf"), float("-inf")):
+        raise BadParameter(name, f"{text!r} must be a finite number >= {minimum:g}")
+    return value
+
+
+def _center_id(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name)
+    if value is None:
+        return None
+    if value not in request.app[AGGREGATOR].snapshot.centers and value not in {
+        c.id for c in request.app[AGGREGATOR].registry.centers
+    }:
+        raise BadParameter(name, f"{value!r} is not a registered center")
+    return value
+
+
+# --- operations ----------------------------------------------------------------------------------
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition of DESIGN §4 (the snapshot part is cached per evaluation)."""
+    body = await request.app[AGGREGATOR].metrics_text()
+    return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Process alive: every check ``ok``, or 500 listing the ``failing`` ones."""
+    checks = request.app[AGGREGATOR].health_checks()
+    failing = [{"name": name, "error": error} for name, error in checks if error]
+    body = {
+        "status": "failing" if failing else "ok",
+        "ok": [name for name, error in checks if not error],
+        "failing": failing,
+    }
+    return web.json_response(body, status=500 if failing else 200)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """200 once the broker is connected and the retained picture received; else 503."""
+    aggregator = request.app[AGGREGATOR]
+    connected = aggregator.broker_connected
+    synced = aggregator.broker.synced
+    body: Json = {
+        "ready": aggregator.ready,
+        "broker_connected": connected,
+        "synced": synced,
+        "blind": aggregator.blind,
+    }
+    if not aggregator.ready:
+        body["reason"] = "no broker connection" if not connected else "initial sync in progress"
+    return web.json_response(body, status=200 if aggregator.ready else 503)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI document of this API."""
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    """The built-in status page."""
+    return web.FileResponse(STATIC_DIR / "index.html")
+
+
+async def centers(request: web.Request) -> web.Response:
+    """Every registered center, optionally filtered by status, tier and region."""
+    aggregator = request.app[AGGREGATOR]
+    status = _choice(request, "status", STATUSES)
+    tier = _choice(request, "tier", TIERS)
+    region = request.query.get("region")
+    snapshot = aggregator.snapshot
+    out = []
+    for spec in aggregator.registry.centers:
+        entry = center_json(spec, snapshot.centers.get(spec.id))
+        if status is not None and entry["status"] != status:
+            continue
+        if (tier is not None and spec.tier != tier) or (
+            region is not None and spec.region != region
+        ):
+            continue
+        out.append(entry)
+    return web.json_response({**header(snapshot), "count": len(out), "centers": out})
+
+
+async def center(request: web.Request) -> web.Response:
+    """One center with its links; 404 for an id that is not registered."""
+    aggregator = request.app[AGGREGATOR]
+    cid = request.match_info["id"]
+    spec = next((c for c in aggregator.registry.centers if c.id == cid), None)
+    if spec is None:
+        raise web.HTTPNotFound(reason=f"no registered center {cid!r}")
+    snapshot = aggregator.snapshot
+    return web.json_response(
+        {**header(snapshot), "center": center_detail_json(spec, snapshot, aggregator.registry)}
+    )
+
+
+async def links(request: web.Request) -> web.Response:
+    """Every registered link with its state and probes, optionally filtered by state."""
+    aggregator = request.app[AGGREGATOR]
+    state = _choice(request, "state", LINK_STATES)
+    snapshot = aggregator.snapshot
+    out = [
+        link_json(spec, snapshot.links.get(spec.key), snapshot)
+        for spec in aggregator.registry.links
+    ]
+    if state is not None:
+        out = [entry for entry in out if entry["state"] == state]
+    return web.json_response({**header(snapshot), "count": len(out), "links": out})
+
+
+async def topology(request: web.Request) -> web.Response:
+    """The graph as node-link JSON, or ``?format=nodegraph`` for Grafana's Node Graph panel."""
+    aggregator = request.app[AGGREGATOR]
+    fmt = _choice(request, "format", ("node-link", "nodegraph")) or "node-link"
+    build = nodegraph_json if fmt == "nodegraph" else topology_json
+    return web.json_response(build(aggregator.snapshot, aggregator.registry))
+
+
+async def spof(request: web.Request) -> web.Response:
+    """Single points of failure: articulation centers and bridge links."""
+    return web.json_response(spof_json(request.app[AGGREGATOR].snapshot))
+
+
+async def capacity(request: web.Request) -> web.Response:
+    """Capacity totals; with ``resource`` (and ``min``, ``from``, ``max_rtt_ms``) the candidates."""
+    aggregator = request.app[AGGREGATOR]
+    resource = _choice(request, "resource", RESOURCES)
+    minimum = _number(request, "min")
+    origin = _center_id(request, "from")
+    max_rtt_ms = _number(request, "max_rtt_ms")
+    if resource is None:
+        for name, value in (("min", minimum), ("from", origin), ("max_rtt_ms", max_rtt_ms)):
+            if value is not None:
+                raise BadParameter(name, "needs resource= as well")
+    elif origin is None:
+        raise BadParameter("from", "required with resource= (the center the work comes from)")
+    snapshot = aggregator.snapshot
+    body = capacity_totals_json(snapshot, aggregator.registry)
+    if resource is not None and origin is not None:
+        body["query"] = {
+            "resource": resource,
+            "min": minimum or 0.0,
+            "from": origin,
+            "max_rtt_ms": max_rtt_ms,
+        }
+        try:
+            found = find_candidates(
+                snapshot, aggregator.registry, resource, minimum or 0.0, origin, max_rtt_ms
+            )
+        except PlannerError as exc:
+            raise BadParameter(exc.parameter, exc.problem) from exc
+        body["candidates"] = [candidate_json(c, aggregator.registry, snapshot) for c in found]
+    return web.json_response(body)
+
+
+async def events(request: web.Request) -> web.Response:
+    """Recent status transitions, oldest first (``since`` a seq, of one ``center``, ``limit``)."""
+    aggregator = request.app[AGGREGATOR]
+    since = _number(request, "since", integer=True)
+    limit = _number(request, "limit", minimum=1, integer=True)
+    if limit is not None and limit > MAX_EVENTS_LIMIT:
+        raise BadParameter("limit", f"must be at most {MAX_EVENTS_LIMIT}")
+    center_id = _center_id(request, "center")
+    found = aggregator.events.recent(
+        since=None if since is None else int(since),
+        center=center_id,
+        limit=None if limit is None else int(limit),
+    )
+    return web.json_response({"count": len(found), "events": [event_json(e) for e in found]})
+
+
+def _sse(event: StatusEvent) -> bytes:
+    data = json.dumps(event_json(event), separators=(",", ":"))
+    return f"id: {event.seq}\nevent: status\ndata: {data}\n\n".encode()
+
+
+async def events_stream(request: web.Request) -> web.StreamResponse:
+    """Status transitions as they happen (server-sent events, ``event: status``)."""
+    log = request.app[AGGREGATOR].events
+    queue = log.subscribe()
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    try:
+        await response.prepare(request)
+        await response.write(b": dcmon status events\n\n")
+        last_id = request.headers.get("Last-Event-ID", "")
+        if last_id.isdigit():
+            for missed in log.recent(since=int(last_id)):
+                await response.write(_sse(missed))
+        while True:
+            try:
+                event: StatusEvent | None = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE_S)
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            if event is None:
+                break
+            await response.write(_sse(event))
+    finally:
+        log.unsubscribe(queue)
+    with contextlib.suppress(ConnectionResetError):
+        await response.write_eof()
+    return response
+
+
+def openapi_document() -> Json:
+    """The OpenAPI document, parsed (for tests and tools)."""
+    document: Json = json.loads(resources.files("monitor").joinpath("openapi.json").read_text())
+    return document

@@ -1,0 +1,516 @@
+"""Prometheus metrics of DESIGN §4 (plus the agreed extras), produced from the current state.
+
+Every metric name comes from the schema below, never from payload keys, and label values only
+from registry ids (or the fixed vocabularies of statuses, link states, resources and tiers), so a
+center id that is not in the registry never becomes a series. Two collectors read the state at
+scrape time: ``SnapshotCollector`` (everything derived from a status ``Snapshot``) and
+``AggregatorCollector`` (the aggregator's own counters and flags). ``monitor.exposition`` renders
+the snapshot part of the same schema to text much faster, cached per snapshot generation.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
+
+from agents.protocol import RESOURCES, Resource
+from monitor.model import (
+    LINK_STATES,
+    STATUSES,
+    CenterView,
+    LinkView,
+    ProbeView,
+    RootCause,
+    Snapshot,
+)
+from monitor.planner import capacity_totals
+from monitor.registry import TIERS, CenterSpec, LinkSpec, Registry
+
+Labels = tuple[str, ...]
+Sample = tuple[Labels, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One declared gauge family: name, help text and label names."""
+
+    name: str
+    doc: str
+    labels: Labels = ()
+
+
+def _capacity_families() -> tuple[Family, ...]:
+    out: list[Family] = []
+    for resource in RESOURCES:
+        unit = "_bytes" if resource.endswith("_bytes") else ""
+        stem = resource.removesuffix("_bytes")
+        words = resource.replace("_", " ")
+        out.append(Family(f"dcmon_center_{resource}", f"Total {words} of the center.", ("center",)))
+        out.append(
+            Family(
+                f"dcmon_center_{stem}_available{unit}",
+                f"Available {words} of the center.",
+                ("center",),
+            )
+        )
+    return tuple(out)
+
+
+CENTER_FAMILIES: Final = (
+    Family(
+        "dcmon_center_info",
+        "1 per registered center, with its metadata.",
+        ("center", "name", "tier", "region", "province", "latitude", "longitude"),
+    ),
+    Family(
+        "dcmon_center_status",
+        "1 for the center's current status, 0 for the others (state set).",
+        ("center", "status"),
+    ),
+    Family(
+        "dcmon_center_connected",
+        "1 if the center is connected to the core (connected, degraded or stale).",
+        ("center",),
+    ),
+    Family("dcmon_center_up", "1 while the center's agent is live.", ("center",)),
+    Family(
+        "dcmon_center_never_seen",
+        "1 if the center was never heard from since the aggregator started knowing it.",
+        ("center",),
+    ),
+    Family(
+        "dcmon_center_last_heartbeat_timestamp_seconds",
+        "Aggregator receive time of the center's last heartbeat.",
+        ("center",),
+    ),
+    Family(
+        "dcmon_center_clock_skew_seconds",
+        "The agent's clock minus the aggregator's clock.",
+        ("center",),
+    ),
+    Family(
+        "dcmon_center_single_point_of_failure",
+        "1 if this center's failure would cut other centers off the core.",
+        ("center",),
+    ),
+    Family(
+        "dcmon_center_dependents",
+        "How many centers would lose the core if this one failed.",
+        ("center",),
+    ),
+    *_capacity_families(),
+    Family(
+        "dcmon_center_root_cause_info",
+        "1 for every degraded, isolated, stale, down or unreachable center, naming its root cause.",
+        ("center", "status", "root_cause", "root_cause_kind", "why"),
+    ),
+)
+_CAPACITY_OFFSET: Final = 9
+
+LINK_FAMILIES: Final = (
+    Family("dcmon_link_up", "1 if the link is usable (up or asymmetric).", ("a", "b")),
+    Family(
+        "dcmon_link_state",
+        "1 for the link's current state, 0 for the others (state set).",
+        ("a", "b", "state"),
+    ),
+    Family("dcmon_link_bridge", "1 if losing this link cuts centers off the core.", ("a", "b")),
+    Family(
+        "dcmon_link_dependents", "Centers that would lose the core if this link failed.", ("a", "b")
+    ),
+    Family(
+        "dcmon_link_rtt_seconds",
+        "Mean round-trip time of the fresh probes across the link.",
+        ("a", "b"),
+    ),
+    Family("dcmon_link_loss_ratio", "Mean loss of the fresh probes across the link.", ("a", "b")),
+)
+
+PROBE_FAMILIES: Final = (
+    Family(
+        "dcmon_probe_rtt_seconds",
+        "Round-trip time of the latest fresh probe from source to target.",
+        ("source", "target"),
+    ),
+    Family(
+        "dcmon_probe_loss_ratio",
+        "Loss ratio of the latest fresh probe from source to target.",
+        ("source", "target"),
+    ),
+    Family(
+        "dcmon_probe_success",
+        "1 if the latest fresh probe from source reached target.",
+        ("source", "target"),
+    ),
+)
+
+FEDERATION_FAMILIES: Final = (
+    Family(
+        "dcmon_root_cause_centers",
+        "Centers not connected (isolated, down, unreachable) whose root cause is this center "
+        "or link.",
+        ("root_cause", "root_cause_kind"),
+    ),
+    Family("dcmon_federation_centers", "Number of registered centers per status.", ("status",)),
+    Family(
+        "dcmon_federation_connected_ratio",
+        'Connected centers divided by registered centers, per tier (tier="all": all of them).',
+        ("tier",),
+    ),
+    Family(
+        "dcmon_federation_partitions",
+        "Number of connected components among live (and stale) centers.",
+    ),
+    Family("dcmon_federation_core_centers", "Number of centers in the core."),
+    Family(
+        "dcmon_capacity_available",
+        "Available capacity summed over connected centers with a fresh capacity report.",
+        ("resource", "tier"),
+    ),
+    Family(
+        "dcmon_capacity",
+        "Total capacity of the connected centers with a fresh capacity report "
+        "(promtool forbids the _total suffix on a gauge).",
+        ("resource", "tier"),
+    ),
+)
+
+ROOT_CAUSE_STATUSES: Final = frozenset({"degraded", "isolated", "stale", "down", "unreachable"})
+CUT_OFF_STATUSES: Final = frozenset({"isolated", "down", "unreachable"})
+EVALUATION_BUCKETS: Final = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+
+
+# --- samples: one list per family, per entity ----------------------------------------------------
+
+
+def _flag(value: bool) -> float:
+    return 1.0 if value else 0.0
+
+
+def center_info_sample(spec: CenterSpec) -> Sample:
+    """The ``dcmon_center_info`` sample of a registered center."""
+    return (
+        (
+            spec.id,
+            spec.name,
+            spec.tier,
+            spec.region,
+            spec.province,
+            repr(spec.location.lat),
+            repr(spec.location.lon),
+        ),
+        1.0,
+    )
+
+
+def root_cause_of(view: CenterView) -> RootCause:
+    """The root cause to report for a center that is not connected (itself when none is known)."""
+    if view.root_cause is not None and view.root_cause.ids:
+        return view.root_cause
+    return RootCause("center", (view.id,))
+
+
+def center_samples(spec: CenterSpec, view: CenterView | None) -> list[list[Sample]]:
+    """Samples of every ``CENTER_FAMILIES`` entry for one center (aligned with the tuple)."""
+    out: list[list[Sample]] = [[] for _ in CENTER_FAMILIES]
+    out[0].append(center_info_sample(spec))
+    if view is None:
+        return out
+    cid = (spec.id,)
+    out[1].extend(((spec.id, s), _flag(s == view.status)) for s in STATUSES)
+    out[2].append((cid, _flag(view.connected)))
+    out[3].append((cid, _flag(view.live)))
+    out[4].append((cid, _flag(view.never_seen)))
+    if view.last_heartbeat_at is not None:
+        out[5].append((cid, view.last_heartbeat_at))
+    if view.clock_skew_s is not None:
+        out[6].append((cid, view.clock_skew_s))
+    out[7].append((cid, _flag(view.single_point_of_failure)))
+    out[8].append((cid, float(view.dependents)))
+    for i, resource in enumerate(RESOURCES):
+        amount: Resource | None = view.capacity.get(resource)
+        if amount is not None:
+            out[_CAPACITY_OFFSET + 2 * i].append((cid, float(amount.total)))
+            out[_CAPACITY_OFFSET + 2 * i + 1].append((cid, float(amount.available)))
+    if view.status in ROOT_CAUSE_STATUSES:
+        cause = root_cause_of(view)
+        out[-1].append(((spec.id, view.status, cause.label, cause.kind, view.why), 1.0))
+    return out
+
+
+def link_samples(spec: LinkSpec, view: LinkView | None) -> list[list[Sample]]:
+    """Samples of every ``LINK_FAMILIES`` entry for one registered link."""
+    out: list[list[Sample]] = [[] for _ in LINK_FAMILIES]
+    if view is None:
+        return out
+    a, b = spec.key
+    ab = (a, b)
+    out[0].append((ab, _flag(view.usable)))
+    out[1].extend(((a, b, s), _flag(s == view.state)) for s in LINK_STATES)
+    out[2].append((ab, _flag(view.bridge)))
+    out[3].append((ab, float(view.dependents)))
+    if view.rtt_s is not None:
+        out[4].append((ab, view.rtt_s))
+    if view.loss_ratio is not None:
+        out[5].append((ab, view.loss_ratio))
+    return out
+
+
+def probe_samples(probe: ProbeView) -> list[list[Sample]]:
+    """Samples of every ``PROBE_FAMILIES`` entry for one probe (none unless it is fresh)."""
+    out: list[list[Sample]] = [[] for _ in PROBE_FAMILIES]
+    if not probe.fresh:
+        return out
+    st = (probe.source, probe.target)
+    if probe.rtt_s is not None:
+        out[0].append((st, probe.rtt_s))
+    out[1].append((st, probe.loss_ratio))
+    out[2].append((st, _flag(probe.reachable)))
+    return out
+
+
+def registered_probes(snapshot: Snapshot, ids: frozenset[str]) -> Iterator[ProbeView]:
+    """The snapshot's probes whose both ends are registry centers, in a stable order."""
+    for key, probe in snapshot.probes.items():
+        if key[0] in ids and key[1] in ids:
+            yield probe
+
+
+def capacity_by_tier(snapshot: Snapshot, registry: Registry) -> dict[str, dict[str, Resource]]:
+    """Capacity the planner counts (connected, live, reported), per tier and ``"all"``."""
+    totals = capacity_totals(snapshot, registry)
+    out: dict[str, dict[str, Resource]] = {}
+    for tier in (*TIERS, "all"):
+        by_resource = totals.overall if tier == "all" else totals.by_tier.get(tier, {})
+        out[tier] = {}
+        for resource in RESOURCES:
+            amount = by_resource.get(resource)
+            out[tier][resource] = Resource(
+                total=amount.total if amount else 0.0,
+                available=amount.available if amount else 0.0,
+            )
+    return out
+
+
+def federation_samples(snapshot: Snapshot, registry: Registry) -> list[list[Sample]]:
+    """Samples of every ``FEDERATION_FAMILIES`` entry."""
+    out: list[list[Sample]] = [[] for _ in FEDERATION_FAMILIES]
+    causes: Tally[tuple[str, str]] = Tally()
+    for spec in registry.centers:
+        view = snapshot.centers.get(spec.id)
+        if view is not None and view.status in CUT_OFF_STATUSES:
+            cause = root_cause_of(view)
+            causes[(cause.label, cause.kind)] += 1
+    out[0].extend((key, float(n)) for key, n in sorted(causes.items()))
+    out[1].extend(((s,), float(snapshot.status_counts.get(s, 0))) for s in STATUSES)
+    out[2].extend(((tier,), ratio) for tier, ratio in snapshot.connected_ratio.items())
+    out[3].append(((), float(snapshot.partitions)))
+    out[4].append(((), float(len(snapshot.core))))
+    for tier, by_resource in capacity_by_tier(snapshot, registry).items():
+        for resource, amount in by_resource.items():
+            out[5].append(((resource, tier), amount.available))
+            out[6].append(((resource, tier), amount.total))
+    return out
+
+
+def snapshot_family_samples(
+    snapshot: Snapshot, registry: Registry
+) -> Iterator[tuple[Family, list[Sample]]]:
+    """Every snapshot family with its samples, in exposition order."""
+    ids = frozenset(registry.center_ids())
+    groups: list[tuple[Sequence[Family], Iterable[list[list[Sample]]]]] = [
+        (
+            CENTER_FAMILIES,
+            (center_samples(c, snapshot.centers.get(c.id)) for c in registry.centers),
+        ),
+        (LINK_FAMILIES, (link_samples(lk, snapshot.links.get(lk.key)) for lk in registry.links)),
+        (PROBE_FAMILIES, (probe_samples(p) for p in registered_probes(snapshot, ids))),
+        (FEDERATION_FAMILIES, [federation_samples(snapshot, registry)]),
+    ]
+    for families, entities in groups:
+        merged: list[list[Sample]] = [[] for _ in families]
+        for per_family in entities:
+            for i, samples in enumerate(per_family):
+                merged[i].extend(samples)
+        yield from zip(families, merged, strict=True)
+
+
+# --- collectors ----------------------------------------------------------------------------------
+
+
+def _gauge(family: Family, samples: Iterable[Sample]) -> GaugeMetricFamily:
+    metric = GaugeMetricFamily(family.name, family.doc, labels=list(family.labels))
+    for labels, value in samples:
+        metric.add_metric(list(labels), value)
+    return metric
+
+
+class SnapshotCollector(Collector):
+    """Everything derived from the status engine's current ``Snapshot``, read at scrape time.
+
+    Args:
+        snapshot: returns the current snapshot.
+        center_registry: the registry; only its ids become series.
+        registry: the prometheus-client registry to register with (``None``: do not register).
+    """
+
+    def __init__(
+        self,
+        snapshot: Callable[[], Snapshot],
+        center_registry: Registry,
+        *,
+        registry: CollectorRegistry | None = REGISTRY,
+    ) -> None:
+        self._snapshot = snapshot
+        self._centers = center_registry
+        if registry is not None:
+            registry.register(self)
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield one gauge family per schema entry."""
+        for family, samples in snapshot_family_samples(self._snapshot(), self._centers):
+            yield _gauge(family, samples)
+
+
+class AggregatorState(Protocol):
+    """What ``AggregatorCollector`` reads from the running aggregator."""
+
+    @property
+    def instance(self) -> str:
+        """This aggregator's id."""
+
+    @property
+    def version(self) -> str:
+        """dcmon's version."""
+
+    @property
+    def broker_connected(self) -> bool:
+        """Whether the broker connection is up."""
+
+    @property
+    def blind(self) -> bool:
+        """Whether statuses are ``unknown`` for lack of a broker."""
+
+    @property
+    def in_grace(self) -> bool:
+        """Whether the start-up / reconnect grace period is running."""
+
+    @property
+    def received(self) -> Mapping[str, int]:
+        """Messages received, by kind."""
+
+    @property
+    def rejected(self) -> Mapping[str, int]:
+        """Messages refused, by reason."""
+
+    @property
+    def evaluation_durations(self) -> EvaluationHistogram:
+        """Durations of status re-evaluations."""
+
+
+class EvaluationHistogram:
+    """Cumulative histogram of re-evaluation durations (seconds), cheap to observe."""
+
+    def __init__(self, buckets: Sequence[float] = EVALUATION_BUCKETS) -> None:
+        self.buckets = tuple(buckets)
+        self.counts = [0] * len(self.buckets)
+        self.count = 0
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        """Record one evaluation."""
+        self.count += 1
+        self.sum += seconds
+        for i, bound in enumerate(self.buckets):
+            if seconds <= bound:
+                self.counts[i] += 1
+                break
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """``(le, count)`` pairs, cumulative, ending with ``+Inf``."""
+        out: list[tuple[str, float]] = []
+        running = 0
+        for bound, n in zip(self.buckets, self.counts, strict=True):
+            running += n
+            out.append((repr(bound), float(running)))
+        out.append(("+Inf", float(self.count)))
+        return out
+
+
+class AggregatorCollector(Collector):
+    """The aggregator's own metrics: broker connection, blind/grace flags, ingest counters."""
+
+    def __init__(
+        self, state: AggregatorState, *, registry: CollectorRegistry | None = REGISTRY
+    ) -> None:
+        self._state = state
+        if registry is not None:
+            registry.register(self)
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the aggregator's families."""
+        state = self._state
+        info = GaugeMetricFamily(
+            "dcmon_aggregator_info",
+            "1, with the aggregator's id and version.",
+            labels=["instance", "version"],
+        )
+        info.add_metric([state.instance, state.version], 1.0)
+        yield info
+        yield GaugeMetricFamily(
+            "dcmon_aggregator_blind",
+            "1 while the aggregator is blind (no broker): every status is unknown.",
+            value=_flag(state.blind),
+        )
+        yield GaugeMetricFamily(
+            "dcmon_aggregator_grace",
+            "1 during the start-up or reconnect grace period.",
+            value=_flag(state.in_grace),
+        )
+        yield GaugeMetricFamily(
+            "dcmon_broker_connected",
+            "1 while the aggregator holds its broker connection.",
+            value=_flag(state.broker_connected),
+        )
+        received = CounterMetricFamily(
+            "dcmon_messages_received", "MQTT messages received, by kind.", labels=["kind"]
+        )
+        for kind, n in state.received.items():
+            received.add_metric([kind], float(n))
+        yield received
+        rejected = CounterMetricFamily(
+            "dcmon_messages_rejected", "MQTT messages refused, by reason.", labels=["reason"]
+        )
+        for reason, n in state.rejected.items():
+            rejected.add_metric([reason], float(n))
+        yield rejected
+        histogram = state.evaluation_durations
+        evaluations = HistogramMetricFamily(
+            "dcmon_evaluation_duration_seconds", "Time taken by status re-evaluations."
+        )
+        evaluations.add_metric([], histogram.cumulative(), histogram.sum)
+        yield evaluations

@@ -1,0 +1,267 @@
+"""The running aggregator: ingest, the evaluation loop, metrics and events around the engine.
+
+``Aggregator`` wires the pure status engine to its I/O edges; ``serve`` runs one (with its HTTP
+app) inside an existing event loop, for ``dcmon demo`` and tests. ``dcmon aggregator`` runs the
+same app with ``aiohttp.web.run_app``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from typing import Final
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+
+from agents.protocol import Message, RejectReason
+from monitor.config import AggregatorConfig
+from monitor.engine import EngineSettings, MaintenanceWindow, StatusEngine
+from monitor.events import EventLog
+from monitor.exposition import ExpositionCache
+from monitor.ingest import Ingest
+from monitor.metrics import AggregatorCollector, EvaluationHistogram
+from monitor.model import Snapshot
+from monitor.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+DEBOUNCE_S: Final = 0.005
+"""Messages arriving within this long of each other are evaluated together."""
+VALUE_REFRESH_S: Final = 1.0
+"""Measured values (heartbeat times, RTTs, capacity) reach the snapshot at least this often."""
+
+
+def dcmon_version() -> str:
+    """The installed dcmon version (``unknown`` when run from a source tree)."""
+    try:
+        return version("dcmon")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def engine_settings(config: AggregatorConfig) -> EngineSettings:
+    """The status engine's settings from the aggregator configuration."""
+    return EngineSettings(
+        heartbeat_misses=config.heartbeat_misses,
+        default_heartbeat_interval_s=config.default_heartbeat_interval_s,
+        probe_fresh_s=config.probe_fresh_s,
+        degraded_rtt_s=config.thresholds.degraded_rtt_s,
+        degraded_loss_ratio=config.thresholds.degraded_loss_ratio,
+        maintenance=tuple(
+            MaintenanceWindow(w.center, w.start.timestamp(), w.end.timestamp(), w.reason)
+            for w in config.maintenance
+        ),
+    )
+
+
+class Aggregator:
+    """One aggregator instance: engine, broker ingest, evaluation loop, events and metrics.
+
+    Args:
+        config: validated configuration (the broker address is resolved here).
+        registry: the registry of centers and links.
+    """
+
+    def __init__(self, config: AggregatorConfig, registry: Registry) -> None:
+        self.config = config
+        self.registry = registry
+        self.started_at = time.time()
+        self.engine = StatusEngine(registry, engine_settings(config), started_at=self.started_at)
+        self.events = EventLog(config.events_buffer)
+        self.evaluation_durations = EvaluationHistogram()
+        self.evaluations = 0
+        self._evaluated_at = 0.0
+        self.last_evaluation_error: str | None = None
+        self._wake = asyncio.Event()
+        self._snapshot = self.engine.snapshot
+        self.broker = Ingest(
+            config.broker_address(), config.instance, self, on_input=self._wake.set
+        )
+        self.exposition = ExpositionCache(registry, lambda: self._snapshot)
+        self.metrics_registry = CollectorRegistry(auto_describe=False)
+        AggregatorCollector(self, registry=self.metrics_registry)
+        self._version = dcmon_version()
+        self._evaluator: asyncio.Task[None] | None = None
+        self.bound_port: int | None = None
+        """The HTTP port actually listened on (after ``serve`` started)."""
+
+    # --- the state others read ---------------------------------------------------------------
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The latest evaluation."""
+        return self._snapshot
+
+    @property
+    def instance(self) -> str:
+        """This aggregator's id."""
+        return self.config.instance
+
+    @property
+    def version(self) -> str:
+        """dcmon's version."""
+        return self._version
+
+    @property
+    def broker_connected(self) -> bool:
+        """Whether the broker connection is up."""
+        return self.broker.connected
+
+    @property
+    def blind(self) -> bool:
+        """Whether every status is ``unknown`` for lack of a broker."""
+        return self._snapshot.blind
+
+    @property
+    def in_grace(self) -> bool:
+        """Whether the start-up / reconnect grace period is holding statuses at ``unknown``."""
+        snapshot = self._snapshot
+        return not snapshot.blind and snapshot.status_counts.get("unknown", 0) > 0
+
+    @property
+    def received(self) -> Mapping[str, int]:
+        """Messages received, by kind."""
+        return self.broker.counters.received
+
+    @property
+    def rejected(self) -> Mapping[str, int]:
+        """Messages refused, by reason."""
+        return self.broker.counters.rejected
+
+    @property
+    def ready(self) -> bool:
+        """Broker connected and the retained picture received (``/readyz``)."""
+        return self.broker.connected and self.broker.synced
+
+    def health_checks(self) -> list[tuple[str, str | None]]:
+        """``(check, error or None)`` for every part that must be alive."""
+        evaluator = self._evaluator
+        return [
+            ("ingest", None if self.broker.running else "the broker task is not running"),
+            (
+                "evaluation",
+                None
+                if evaluator is not None and not evaluator.done()
+                else "the evaluation loop is not running",
+            ),
+            ("engine", self.last_evaluation_error),
+        ]
+
+    async def metrics_text(self) -> bytes:
+        """The whole ``/metrics`` exposition: the cached snapshot part and the live counters."""
+        snapshot_text = await self.exposition.text()
+        return snapshot_text + generate_latest(self.metrics_registry)
+
+    # --- the engine's input side (ingest calls these) -----------------------------------------
+
+    def ingest(self, message: Message, received_at: float) -> RejectReason | None:
+        """Pass one decoded message to the engine."""
+        return self.engine.ingest(message, received_at)
+
+    def broker_lost(self, at: float) -> None:
+        """Blind from now on."""
+        self.engine.broker_lost(at)
+
+    def broker_restored(self, at: float) -> None:
+        """Connected again: a grace period of one heartbeat window starts."""
+        self.engine.broker_restored(at)
+
+    # --- evaluation ---------------------------------------------------------------------------
+
+    def evaluate(self, now: float | None = None) -> Snapshot:
+        """Re-evaluate now: new snapshot, events published, metrics re-rendered off the loop."""
+        now = time.time() if now is None else now
+        started = time.perf_counter()
+        try:
+            snapshot = self.engine.evaluate(now)
+        except Exception as exc:
+            logger.exception("status evaluation failed")
+            self.last_evaluation_error = f"evaluation failed: {exc!r}"
+            return self._snapshot
+        self.last_evaluation_error = None
+        self.evaluation_durations.observe(time.perf_counter() - started)
+        self.evaluations += 1
+        self._evaluated_at = now
+        self._snapshot = snapshot
+        if snapshot.transitions:
+            self.events.publish(snapshot.transitions)
+            for event in snapshot.transitions:
+                logger.info(
+                    "%s: %s -> %s%s",
+                    event.center,
+                    event.old,
+                    event.new,
+                    f" ({event.why})" if event.why else "",
+                    extra={"center": event.center},
+                )
+        self.exposition.refresh()
+        return snapshot
+
+    async def _evaluate_forever(self) -> None:
+        while True:
+            deadline = self.engine.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - time.time())
+            if not self._wake.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+            await asyncio.sleep(DEBOUNCE_S)
+            self._wake.clear()
+            now = time.time()
+            if self.engine.needs_evaluation(now) or now - self._evaluated_at >= VALUE_REFRESH_S:
+                self.evaluate(now)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Aggregator]:
+        """Run ingest and the evaluation loop while the context is open."""
+        self.evaluate()
+        self._evaluator = asyncio.create_task(self._evaluate_forever(), name="dcmon-evaluate")
+        try:
+            async with self.broker:
+                yield self
+        finally:
+            self._evaluator.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._evaluator
+            self.events.close()
+            await self.exposition.close()
+
+
+async def serve(
+    config: AggregatorConfig,
+    registry: Registry,
+    *,
+    demo_app: web.Application | None = None,
+    ready: asyncio.Event | None = None,
+    aggregator: Aggregator | None = None,
+) -> None:
+    """Run an aggregator and its HTTP API in the current event loop until cancelled.
+
+    Args:
+        config: its configuration (``listen`` may use port 0; see ``Aggregator.bound_port``).
+        registry: the registry.
+        demo_app: mounted at ``/api/v1/demo/`` (fault injection, for ``dcmon demo`` only).
+        ready: set once the HTTP server listens.
+        aggregator: an instance built beforehand (to read its state); one is built if ``None``.
+    """
+    from monitor.http import build_app
+
+    instance = aggregator or Aggregator(config, registry)
+    host, port = config.listen_address()
+    runner = web.AppRunner(build_app(instance, demo_app=demo_app), handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        addresses = runner.addresses
+        instance.bound_port = int(addresses[0][1]) if addresses else port
+        logger.info("listening on http://%s:%d", host, instance.bound_port)
+        if ready is not None:
+            ready.set()
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,300 @@
+"""JSON shapes of the HTTP API, built from a ``Snapshot`` and the registry (no I/O).
+
+The shapes are described by ``monitor/openapi.json``; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from agents.protocol import RESOURCES, Resource
+from monitor.model import (
+    CenterView,
+    LinkView,
+    ProbeView,
+    RootCause,
+    Snapshot,
+    StatusEvent,
+)
+from monitor.planner import Candidate, ResourceTotal, capacity_totals
+from monitor.registry import CenterSpec, LinkSpec, Registry
+
+Json = dict[str, Any]
+
+# Colours of the Node Graph panel, by what the status means to an operator.
+_NODE_COLOURS: Final = {
+    "connected": "green",
+    "degraded": "yellow",
+    "stale": "yellow",
+    "isolated": "red",
+    "down": "red",
+    "unreachable": "orange",
+    "maintenance": "blue",
+    "unknown": "gray",
+}
+_EDGE_COLOURS: Final = {"up": "green", "asymmetric": "yellow", "down": "red", "unknown": "gray"}
+_ARCS: Final = {
+    "connected": "arc__connected",
+    "degraded": "arc__degraded",
+    "stale": "arc__degraded",
+    "isolated": "arc__failed",
+    "down": "arc__failed",
+    "unreachable": "arc__failed",
+    "maintenance": "arc__unknown",
+    "unknown": "arc__unknown",
+}
+ARC_FIELDS: Final = ("arc__connected", "arc__degraded", "arc__failed", "arc__unknown")
+
+
+def header(snapshot: Snapshot) -> Json:
+    """Fields every snapshot-derived answer starts with."""
+    return {
+        "generation": snapshot.generation,
+        "evaluated_at": snapshot.evaluated_at,
+        "blind": snapshot.blind,
+    }
+
+
+def root_cause_json(cause: RootCause | None) -> Json | None:
+    """A root cause: kind, ids and the label used in metrics."""
+    if cause is None:
+        return None
+    return {"kind": cause.kind, "ids": list(cause.ids), "label": cause.label}
+
+
+def capacity_json(capacity: Mapping[str, Resource]) -> Json:
+    """Capacity by resource: ``{"gpus": {"total": 8, "available": 3}, ...}``."""
+    return {name: {"total": r.total, "available": r.available} for name, r in capacity.items()}
+
+
+def center_json(spec: CenterSpec, view: CenterView | None) -> Json:
+    """One center: registry facts and everything derived about it."""
+    out: Json = {
+        "id": spec.id,
+        "name": spec.name,
+        "tier": spec.tier,
+        "region": spec.region,
+        "province": spec.province,
+        "location": {"lat": spec.location.lat, "lon": spec.location.lon},
+    }
+    if view is None:
+        view = CenterView(
+            id=spec.id, status="unknown", live=False, never_seen=True, why="", root_cause=None
+        )
+    out.update(
+        status=view.status,
+        connected=view.connected,
+        live=view.live,
+        never_seen=view.never_seen,
+        why=view.why,
+        root_cause=root_cause_json(view.root_cause),
+        session=view.session,
+        heartbeat_interval_s=view.heartbeat_interval_s,
+        last_heartbeat_at=view.last_heartbeat_at,
+        clock_skew_s=view.clock_skew_s,
+        capacity=capacity_json(view.capacity),
+        capacity_at=view.capacity_at,
+        single_point_of_failure=view.single_point_of_failure,
+        dependents=view.dependents,
+        partition=view.partition,
+        in_maintenance=view.in_maintenance,
+    )
+    return out
+
+
+def probe_json(probe: ProbeView) -> Json:
+    """One probe result."""
+    return {
+        "source": probe.source,
+        "target": probe.target,
+        "reachable": probe.reachable,
+        "rtt_s": probe.rtt_s,
+        "loss_ratio": probe.loss_ratio,
+        "received_at": probe.received_at,
+        "fresh": probe.fresh,
+    }
+
+
+def link_json(spec: LinkSpec, view: LinkView | None, snapshot: Snapshot) -> Json:
+    """One link: its state, graph role, quality and the probes across it."""
+    a, b = spec.key
+    probes = [snapshot.probes[k] for k in ((a, b), (b, a)) if k in snapshot.probes]
+    return {
+        "a": a,
+        "b": b,
+        "state": view.state if view else "unknown",
+        "usable": view.usable if view else False,
+        "bandwidth_gbps": spec.bandwidth_gbps,
+        "bridge": view.bridge if view else False,
+        "dependents": view.dependents if view else 0,
+        "rtt_s": view.rtt_s if view else None,
+        "loss_ratio": view.loss_ratio if view else None,
+        "probes": [probe_json(p) for p in probes],
+    }
+
+
+def center_detail_json(spec: CenterSpec, snapshot: Snapshot, registry: Registry) -> Json:
+    """One center with its links (seen from it) and the events buffer's view of it."""
+    out = center_json(spec, snapshot.centers.get(spec.id))
+    links = []
+    for link in registry.links:
+        if spec.id not in (link.a, link.b):
+            continue
+        entry = link_json(link, snapshot.links.get(link.key), snapshot)
+        entry["peer"] = link.b if link.a == spec.id else link.a
+        links.append(entry)
+    out["links"] = links
+    return out
+
+
+def topology_json(snapshot: Snapshot, registry: Registry) -> Json:
+    """The federation as node-link JSON (networkx ``node_link_data`` layout)."""
+    nodes = []
+    for spec in registry.centers:
+        view = snapshot.centers.get(spec.id)
+        nodes.append(
+            {
+                "id": spec.id,
+                "name": spec.name,
+                "tier": spec.tier,
+                "region": spec.region,
+                "lat": spec.location.lat,
+                "lon": spec.location.lon,
+                "status": view.status if view else "unknown",
+                "connected": view.connected if view else False,
+                "live": view.live if view else False,
+                "core": spec.id in snapshot.core,
+                "single_point_of_failure": view.single_point_of_failure if view else False,
+            }
+        )
+    links = []
+    for spec_link in registry.links:
+        link = link_json(spec_link, snapshot.links.get(spec_link.key), snapshot)
+        link["source"] = link.pop("a")
+        link["target"] = link.pop("b")
+        del link["probes"]
+        links.append(link)
+    return {
+        "directed": False,
+        "multigraph": False,
+        "graph": {
+            **header(snapshot),
+            "core": sorted(snapshot.core),
+            "partitions": snapshot.partitions,
+        },
+        "nodes": nodes,
+        "links": links,
+    }
+
+
+def nodegraph_json(snapshot: Snapshot, registry: Registry) -> Json:
+    """Nodes and edges frames for Grafana's Node Graph panel."""
+    nodes = []
+    for spec in registry.centers:
+        view = snapshot.centers.get(spec.id)
+        status = view.status if view else "unknown"
+        node: Json = {
+            "id": spec.id,
+            "title": spec.id,
+            "subTitle": spec.name,
+            "mainStat": status,
+            "secondaryStat": f"{spec.tier}, {spec.region}",
+            "color": _NODE_COLOURS[status],
+            "detail__tier": spec.tier,
+            "detail__region": spec.region,
+            "detail__why": view.why if view else "",
+        }
+        node.update(dict.fromkeys(ARC_FIELDS, 0.0))
+        node[_ARCS[status]] = 1.0
+        nodes.append(node)
+    edges = []
+    for spec_link in registry.links:
+        a, b = spec_link.key
+        link = snapshot.links.get(spec_link.key)
+        state = link.state if link else "unknown"
+        rtt = link.rtt_s if link else None
+        edges.append(
+            {
+                "id": f"{a}--{b}",
+                "source": a,
+                "target": b,
+                "mainStat": state,
+                "secondaryStat": f"{rtt * 1000:.1f} ms" if rtt is not None else "",
+                "color": _EDGE_COLOURS[state],
+                "detail__bandwidth_gbps": spec_link.bandwidth_gbps,
+                "detail__bridge": link.bridge if link else False,
+            }
+        )
+    return {"nodes": nodes, "edges": edges}
+
+
+def spof_json(snapshot: Snapshot) -> Json:
+    """Articulation centers and bridge links, each with the centers it would cut off."""
+    centers = []
+    links = []
+    for spof in snapshot.spof:
+        entry: Json = {"cut_off": list(spof.cut_off), "cut_off_count": len(spof.cut_off)}
+        if spof.kind == "center":
+            centers.append({"id": spof.ids[0], **entry})
+        else:
+            links.append({"a": spof.ids[0], "b": spof.ids[1], **entry})
+    return {**header(snapshot), "centers": centers, "links": links}
+
+
+def event_json(event: StatusEvent) -> Json:
+    """One status transition."""
+    return {
+        "seq": event.seq,
+        "at": event.at,
+        "center": event.center,
+        "old": event.old,
+        "new": event.new,
+        "why": event.why,
+    }
+
+
+def _resource_totals(totals: Mapping[str, ResourceTotal]) -> Json:
+    return {
+        name: {"total": totals[name].total, "available": totals[name].available}
+        for name in RESOURCES
+        if name in totals
+    }
+
+
+def capacity_totals_json(snapshot: Snapshot, registry: Registry) -> Json:
+    """Capacity over connected live centers with a report, overall and by tier/region/partition.
+
+    A silent agent's capacity is not counted, whatever its status (DESIGN §5).
+    """
+    totals = capacity_totals(snapshot, registry)
+    return {
+        **header(snapshot),
+        "resources": list(RESOURCES),
+        "centers": list(totals.centers),
+        "all": _resource_totals(totals.overall),
+        "by_tier": {k: _resource_totals(v) for k, v in totals.by_tier.items()},
+        "by_region": {k: _resource_totals(v) for k, v in sorted(totals.by_region.items())},
+        "by_partition": {str(k): _resource_totals(v) for k, v in totals.by_partition.items()},
+        "query": None,
+        "candidates": None,
+    }
+
+
+def candidate_json(candidate: Candidate, registry: Registry, snapshot: Snapshot) -> Json:
+    """One planner candidate with its path from the query's origin."""
+    spec = next(c for c in registry.centers if c.id == candidate.center)
+    view = snapshot.centers.get(candidate.center)
+    return {
+        "center": candidate.center,
+        "tier": spec.tier,
+        "region": spec.region,
+        "status": view.status if view else "unknown",
+        "available": candidate.available,
+        "total": candidate.total,
+        "path": list(candidate.path),
+        "hops": candidate.hops,
+        "path_rtt_ms": candidate.path_rtt_s * 1000,
+        "rtt_estimated": candidate.rtt_estimated,
+        "bottleneck_gbps": candidate.bottleneck_bandwidth_gbps,
+    }

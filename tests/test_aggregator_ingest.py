@@ -1,0 +1,144 @@
+"""The aggregator against a real mosquitto: ingest, bad input, blind mode, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from agents.protocol import CenterState, Heartbeat, MessageKind, center_topic, encode
+from tests.aggregator_harness import (
+    LiveAggregator,
+    aggregator_config,
+    eventually,
+    running_centers,
+    write_small_topology,
+)
+from tests.services import Mosquitto
+
+pytestmark = pytest.mark.integration
+
+
+def _all_connected(live: LiveAggregator) -> bool:
+    return set(live.statuses().values()) <= {"connected", "degraded"}
+
+
+async def test_live_centers_become_connected_and_a_will_makes_one_down(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Centers that talk are connected; a will with a neighbour reporting it unreachable: down."""
+    config = aggregator_config(mosquitto.url, write_small_topology(tmp_path))
+    with LiveAggregator(config) as live:
+        async with running_centers(mosquitto.port) as agents:
+            await eventually(lambda: live.statuses()["prov-c"] == "connected")
+            assert live.statuses()["ndc-a"] == "connected"
+            agents.unreachable |= {("ndc-a", "prov-c"), ("ndc-b", "prov-c")}
+            await agents.offline("prov-c")
+            await agents.report_links("ndc-a")
+            await agents.report_links("ndc-b")
+            await eventually(lambda: live.statuses()["prov-c"] == "down", timeout_s=5)
+            events = live.json("/api/v1/events?center=prov-c")["events"]
+            assert events[-1]["new"] == "down"
+            assert live.metric('dcmon_center_status{center="prov-c",status="down"}') == 1.0
+
+
+async def test_bad_messages_are_counted_and_ignored_creating_no_series(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Malformed, oversized, wrong-type, spoofed and unregistered messages: counted, no series."""
+    config = aggregator_config(mosquitto.url, write_small_topology(tmp_path))
+    with LiveAggregator(config) as live:
+        await eventually(lambda: live.get("/readyz")[0] == 200)
+        beat = encode(Heartbeat(session=1, seq=1, ts=1.0))
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+            sends = [
+                ("dcmon/v1/centers/ndc-a/heartbeat", b"{not json"),
+                ("dcmon/v1/centers/ndc-a/heartbeat", b"{" + b" " * 70_000 + b"}"),
+                ("dcmon/v1/centers/ndc-a/heartbeat", b'{"v":1,"session":"x","seq":1,"ts":1}'),
+                (
+                    center_topic("ndc-a", MessageKind.STATE),
+                    encode(
+                        CenterState(
+                            center="ndc-b",
+                            status="offline",
+                            session=5,
+                            ts=1.0,
+                        )
+                    ),
+                ),
+                ("dcmon/v1/centers/evil-center/heartbeat", beat),
+                ("dcmon/v1/centers/Evil/heartbeat", beat),
+                ("dcmon/v1/whatever", beat),
+            ]
+            for topic, payload in sends:
+                await client.publish(topic, payload, qos=1)
+        expected = {
+            "malformed_json": 1,
+            "too_large": 1,
+            "wrong_type": 1,
+            "center_mismatch": 1,
+            "unregistered_center": 1,
+            "bad_center_id": 1,
+            "bad_topic": 1,
+        }
+
+        def counted() -> bool:
+            return all(
+                live.metric(f'dcmon_messages_rejected_total{{reason="{reason}"}}') == n
+                for reason, n in expected.items()
+            )
+
+        await eventually(counted, timeout_s=10)
+        text = live.get("/metrics")[1].decode()
+        assert "evil" not in text.lower()
+        assert live.get("/healthz")[0] == 200
+        assert live.statuses()["ndc-b"] != "down"
+
+
+async def test_lost_broker_makes_the_aggregator_blind_not_the_world_down(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Killing the broker: every status unknown, /readyz not 200, broker_connected 0; then back."""
+    config = aggregator_config(mosquitto.url, write_small_topology(tmp_path))
+    with LiveAggregator(config) as live:
+        async with running_centers(mosquitto.port):
+            await eventually(lambda: _all_connected(live))
+        mosquitto.stop()
+        await eventually(lambda: live.get("/readyz")[0] == 503, timeout_s=10)
+        await eventually(lambda: set(live.statuses().values()) == {"unknown"}, timeout_s=5)
+        assert live.metric("dcmon_broker_connected") == 0.0
+        assert live.metric("dcmon_aggregator_blind") == 1.0
+        assert live.metric('dcmon_federation_centers{status="down"}') == 0.0
+        mosquitto.start()
+        async with running_centers(mosquitto.port):
+            await eventually(lambda: live.get("/readyz")[0] == 200, timeout_s=30)
+            await eventually(lambda: _all_connected(live), timeout_s=10)
+        news = {e["new"] for e in live.json("/api/v1/events")["events"]}
+        assert news <= {"connected", "degraded", "unknown"}, news
+
+
+async def test_restart_mid_outage_reports_the_outage_again_and_nothing_else_flaps(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """A restarted aggregator finds the down center down again; the others only become connected."""
+    config = aggregator_config(mosquitto.url, write_small_topology(tmp_path))
+    async with running_centers(mosquitto.port) as agents:
+        with LiveAggregator(config) as first:
+            await eventually(lambda: first.statuses()["prov-c"] == "connected")
+            agents.unreachable |= {("ndc-a", "prov-c"), ("ndc-b", "prov-c")}
+            await agents.offline("prov-c")
+            await agents.report_links("ndc-a")
+            await agents.report_links("ndc-b")
+            await eventually(lambda: first.statuses()["prov-c"] == "down")
+        with LiveAggregator(config) as second:
+            await eventually(lambda: second.statuses()["prov-c"] == "down")
+            await asyncio.sleep(1.0)  # well past the grace window: nothing else may change
+            events = second.json("/api/v1/events")["events"]
+            by_center: dict[str, list[str]] = {}
+            for event in events:
+                by_center.setdefault(event["center"], []).append(event["new"])
+            assert by_center["prov-c"] == ["down"]
+            for center in ("ndc-a", "ndc-b", "prov-d"):
+                assert set(by_center.get(center, [])) <= {"connected", "degraded"}, by_center
