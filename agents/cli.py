@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args)
         broker = config.broker_address(source=_source(args, "broker", "--broker"))
-        _check_tls(broker.ssl_context)
+        _check_tls(args, config, broker.ssl_context)
         peers = peer_addresses(config)
     except DcmonError as exc:
         print(f"dcmon-agent: {exc}", file=sys.stderr)
@@ -227,8 +227,12 @@ def _source(args: argparse.Namespace, key: str, flag: str) -> str:
     return f"{args.config}: {key}"
 
 
-def _check_tls(make_context: Any) -> None:
+def _check_tls(args: argparse.Namespace, config: AgentConfig, make_context: Any) -> None:
+    for key in ("ca_file", "cert_file", "key_file"):
+        path = getattr(config, key)
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(_source(args, key, _flag_name(key)), "", f"{path}: file not found")
     try:
         make_context()
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError("TLS files", "", f"cannot load ({exc})") from exc
+        raise ConfigError("TLS", "", f"cannot load the CA, certificate or key ({exc})") from exc

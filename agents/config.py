@@ -140,7 +140,10 @@ def _check(config: AgentConfig, source: str) -> None:
             f"{config.center!r} is not a valid center id "
             "(lowercase letters, digits and '-', at most 63, not starting with '-')",
         )
-    parse_broker_url(config.broker, source=f"{source}: broker")
+    try:
+        parse_broker_url(config.broker, source=source)
+    except ConfigError as exc:
+        raise ConfigError(source, "broker", exc.problem) from exc
     seen: set[str] = set()
     for i, peer in enumerate(config.peers):
         if not is_valid_center_id(peer.id):
