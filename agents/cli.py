@@ -11,13 +11,18 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from agents.broker import BrokerAddress
 from agents.config import CAPACITY_SOURCES, LOG_LEVELS, AgentConfig, parse_agent_config
 from agents.configfile import read_yaml
 from agents.errors import ConfigError, DcmonError
+from agents.executor import DaemonThreadExecutor
+
+if TYPE_CHECKING:
+    from agents.probe import PeerAddress
 
 log = logging.getLogger(__name__)
 
@@ -210,11 +215,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-async def _serve(config: AgentConfig, broker: Any, peers: Any) -> None:
+async def _serve(
+    config: AgentConfig, broker: BrokerAddress, peers: tuple[PeerAddress, ...]
+) -> None:
     from agents.agent import run_agent
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_default_executor(DaemonThreadExecutor())
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await run_agent(config, broker, peers, stop)

@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import aiomqtt
 
@@ -182,9 +182,7 @@ class CenterSession:
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(tasks)
         for task in done:
             if task is not stop_waiter and (exc := task.exception()) is not None:
                 raise exc
@@ -287,6 +285,22 @@ class CenterSession:
             session=self.session, seq=next(self._seq), ts=time.time(), probes=probes
         )
         await self._publish(client, MessageKind.LINKS, report)
+
+
+async def cancel_and_wait(tasks: set[asyncio.Task[Any]] | set[asyncio.Future[Any]]) -> None:
+    """Cancel tasks and wait until all are done, cancelling again any that swallowed it.
+
+    Python 3.11's ``asyncio.wait_for`` (used by aiomqtt's publish) can drop a cancellation that
+    races with the completion it waits for; a second cancel then ends the task.
+    """
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
 def _next_due(previous: float, interval: float) -> float:

@@ -48,7 +48,7 @@ class RootCause:
 
     kind: Literal["center", "link", "monitor"]
     ids: tuple[str, ...]
-    """``("hub-north",)`` for a center, ``("a", "b")`` (sorted) for a link, ``()`` for the monitor."""
+    """``("hub-north",)`` for a center, ``("a", "b")`` (sorted) for a link, ``()`` otherwise."""
 
     @property
     def label(self) -> str:

@@ -159,6 +159,11 @@ def of_kind(kind: MessageKind) -> Callable[[Received], bool]:
     return lambda msg: msg.kind is kind
 
 
+def retained(kind: MessageKind) -> Callable[[Received], bool]:
+    """Predicate: a retained message of this kind (what a late subscriber gets at once)."""
+    return lambda msg: msg.kind is kind and msg.retain
+
+
 @contextlib.contextmanager
 def agent_processes(workdir: Path) -> Iterator[AgentProcesses]:
     """Agent processes that are all killed at the end."""

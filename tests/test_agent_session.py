@@ -7,7 +7,7 @@ import signal
 import time
 
 from agents.protocol import Capacity, CenterState, Heartbeat, LinkReport, MessageKind, Resource
-from tests.agent_harness import AgentProcesses, Recorder, is_state, of_kind
+from tests.agent_harness import AgentProcesses, Recorder, is_state, of_kind, retained
 from tests.services import Mosquitto, free_port
 
 STATIC = '{"cpu_cores": {"total": 64, "available": 40}, "gpus": {"total": 8, "available": 2}}'
@@ -50,10 +50,11 @@ async def test_birth_heartbeat_capacity_and_links_follow_the_protocol(
         0.3,
         0.5,
     )
-    assert state.agent is not None and state.agent.startswith("dcmon-agent/")
+    assert state.agent is not None
+    assert state.agent.startswith("dcmon-agent/")
     assert (birth.qos, state.reason) == (1, None)
 
-    beats = [m for m in rec.of(MessageKind.HEARTBEAT)]
+    beats = list(rec.of(MessageKind.HEARTBEAT))
     assert all(isinstance(b.payload, Heartbeat) and b.qos == 0 and not b.retain for b in beats)
     seqs = [b.payload.seq for b in beats if isinstance(b.payload, Heartbeat)]
     assert seqs == sorted(set(seqs))
@@ -67,16 +68,19 @@ async def test_birth_heartbeat_capacity_and_links_follow_the_protocol(
     assert capacity.memory_bytes is None
 
     report = links.payload
-    assert isinstance(report, LinkReport) and report.session == state.session
+    assert isinstance(report, LinkReport)
+    assert report.session == state.session
     (probe,) = report.probes
-    assert probe.peer == "hub-south" and probe.rtt_s is not None and 0 < probe.rtt_s < 0.5
+    assert probe.peer == "hub-south"
+    assert probe.rtt_s is not None
+    assert 0 < probe.rtt_s < 0.5
     assert probe.loss_ratio == 0
 
     # Late subscribers get the retained birth, capacity and links at once.
     async with Recorder(mosquitto.port, "hub-north") as late:
         for kind in (MessageKind.STATE, MessageKind.CAPACITY, MessageKind.LINKS):
-            retained = await late.wait_for(lambda m, k=kind: m.kind is k and m.retain)
-            assert retained.qos == 1
+            kept = await late.wait_for(retained(kind))
+            assert kept.qos == 1
 
 
 async def test_sigkill_makes_the_broker_deliver_the_will_within_a_second(
@@ -91,7 +95,8 @@ async def test_sigkill_makes_the_broker_deliver_the_will_within_a_second(
         killed_at = time.monotonic()
         proc.send_signal(signal.SIGKILL)
         will = await rec.wait_for(is_state("offline"))
-    assert isinstance(will.payload, CenterState) and isinstance(birth.payload, CenterState)
+    assert isinstance(will.payload, CenterState)
+    assert isinstance(birth.payload, CenterState)
     assert (will.payload.reason, will.payload.session) == ("lost", birth.payload.session)
     assert will.at - killed_at < 1.0
 
@@ -111,9 +116,10 @@ async def test_sigterm_and_sigint_publish_shutdown_and_exit_zero(
         assert code == 0
         assert not [m for m in rec.messages if is_state("offline", "lost")(m)]
         async with Recorder(mosquitto.port, center) as late:
-            retained = await late.wait_for(is_state("offline"))
-        assert retained.retain and isinstance(retained.payload, CenterState)
-        assert retained.payload.reason == "shutdown"
+            kept = await late.wait_for(is_state("offline"))
+        assert kept.retain
+        assert isinstance(kept.payload, CenterState)
+        assert kept.payload.reason == "shutdown"
 
 
 async def test_agent_waits_for_a_broker_that_is_down_at_start(
@@ -129,8 +135,10 @@ async def test_agent_waits_for_a_broker_that_is_down_at_start(
         await rec.wait_for(is_state("online"))
     log = agents.log_of(proc)
     attempts = [line for line in log.splitlines() if "cannot reach broker" in line]
-    assert len(attempts) >= 2 and all(" INFO " in line for line in attempts)
-    assert "attempt 1:" in attempts[0] and "attempt 2:" in attempts[1]
+    assert len(attempts) >= 2
+    assert all(" INFO " in line for line in attempts)
+    assert "attempt 1:" in attempts[0]
+    assert "attempt 2:" in attempts[1]
 
 
 async def test_agent_republishes_everything_after_the_broker_restarts(
@@ -158,8 +166,9 @@ async def test_agent_republishes_everything_after_the_broker_restarts(
         back_after = time.monotonic() - restarted_at
     async with Recorder(mosquitto.port, "hub-north") as late:
         for kind in (MessageKind.STATE, MessageKind.CAPACITY, MessageKind.LINKS):
-            await late.wait_for(lambda m, k=kind: m.kind is k and m.retain)
-    assert isinstance(again.payload, CenterState) and isinstance(birth.payload, CenterState)
+            await late.wait_for(retained(kind))
+    assert isinstance(again.payload, CenterState)
+    assert isinstance(birth.payload, CenterState)
     assert again.payload.session == birth.payload.session
     # Backoff cap is 1 s; allow generous slack for a loaded machine.
     assert back_after < 1.0 + 5.0

@@ -65,7 +65,7 @@ class CapacityTracker:
         except Exception as exc:  # a failing source must never stop the agent
             self.failures += 1
             log.warning(
-                "capacity source %s failed (%d failures so far), keeping the last good value: %s",
+                "capacity source %s failed (failure %d); keeping the last good value: %s",
                 self.source.name,
                 self.failures,
                 exc,
