@@ -71,8 +71,12 @@ async def test_agent_reports_each_peer_and_keeps_beating_while_a_peer_is_blackho
     )  # fmt: skip
     async with Recorder(mosquitto.port, "hub-north") as rec:
         await rec.wait_for(is_state("online"))
-        first = await rec.wait_for(lambda m: m.kind is MessageKind.LINKS)
-        await rec.wait_for(lambda m: len(rec.of(MessageKind.LINKS)) >= 2)
+        # The peer agent may still be starting during the first round; wait for it to be up.
+        first = await rec.wait_for(
+            lambda m: isinstance(m.payload, LinkReport) and m.payload.probes[0].reachable
+        )
+        index = rec.messages.index(first)
+        await rec.wait_for(lambda m: m.kind is MessageKind.LINKS, after=index + 1)
     report = first.payload
     assert isinstance(report, LinkReport)
     probes = {p.peer: p for p in report.probes}
