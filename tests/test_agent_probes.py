@@ -64,7 +64,7 @@ async def test_agent_reports_each_peer_and_keeps_beating_while_a_peer_is_blackho
     agents.start(
         "--center", "hub-north", "--probe-port", str(free_port()), *common,
         "--heartbeat-interval", "0.2", "--probe-interval", "0.5",
-        "--probe-timeout", "1.5", "--probe-count", "2",
+        "--probe-timeout", "1.0", "--probe-count", "2",
         "--peer", f"hub-south=127.0.0.1:{peer_port}",
         "--peer", f"hub-central=127.0.0.1:{free_port()}",
         "--peer", f"hpc-north=127.0.0.1:{blackhole}",
@@ -89,8 +89,8 @@ async def test_agent_reports_each_peer_and_keeps_beating_while_a_peer_is_blackho
             None,
             1.0,
         )
-    # Each probe round takes ~3 s (blackholed peer); heartbeats every 0.2 s carry on meanwhile.
+    # Each probe round takes ~2 s (blackholed peer); heartbeats every 0.2 s carry on meanwhile.
     beats = [m for m in rec.of(MessageKind.HEARTBEAT) if isinstance(m.payload, Heartbeat)]
     gaps = [b.at - a.at for a, b in itertools.pairwise(beats)]
     assert len(beats) >= 15
-    assert max(gaps) < 1.5
+    assert max(gaps) < 1.0
