@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.agent_harness import AgentProcesses, agent_processes
 from tests.services import Mosquitto
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,3 +28,10 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
 def registry_path() -> Path:
     """The shipped sample federation."""
     return REPO / "config" / "topology.yaml"
+
+
+@pytest.fixture
+def agents(tmp_path: Path) -> Iterator[AgentProcesses]:
+    """Real ``python -m agents`` processes, killed at the end of the test."""
+    with agent_processes(tmp_path / "agents") as procs:
+        yield procs
