@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.protocol import MAX_PAYLOAD_BYTES, LinkReport, encode
 from monitor.registry import Registry, load_registry
 from monitor.simulation.capacity import CapacityDrift
 from monitor.simulation.network import Fault, FaultError, SimulatedNetwork
@@ -160,6 +161,21 @@ def test_scaled_registry_grows_with_two_paths_per_generated_center(registry: Reg
     assert len(generated) == 500 - len(registry.centers)
     assert all(len(scaled.neighbours(c.id)) == 2 for c in generated[:20])
     assert scale_registry(registry, 500, seed=1) == scaled
+
+
+def test_scaled_link_reports_stay_within_the_payload_limit(registry: Registry) -> None:
+    """At a few thousand centers no center's link report exceeds the 64 KiB payload limit."""
+    scaled = scale_registry(registry, 5000)
+    network = SimulatedNetwork(scaled, rng=random.Random(1))
+    degree: dict[str, int] = {}
+    for link in scaled.links:
+        degree[link.a] = degree.get(link.a, 0) + 1
+        degree[link.b] = degree.get(link.b, 0) + 1
+    busiest = max(degree, key=lambda c: degree[c])
+    report = LinkReport(
+        session=1, seq=1, ts=0.0, probes=network.probes(busiest, scaled.neighbours(busiest), 0.0)
+    )
+    assert len(encode(report)) < MAX_PAYLOAD_BYTES
 
 
 def test_scaled_registry_can_shrink(registry: Registry) -> None:

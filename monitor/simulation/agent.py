@@ -30,6 +30,7 @@ from agents.protocol import (
     LinkReport,
     MessageKind,
     Payload,
+    ProtocolError,
     center_topic,
     encode,
 )
@@ -153,6 +154,11 @@ class SimulatedAgent:
                     extra={"center": self.id},
                 )
                 await self._sleep(delay)
+            except Exception:
+                # A bug in one simulated agent must not silently end it: log, back off, go on.
+                self._stats.errors += 1
+                logger.exception("simulated agent %s failed", self.id, extra={"center": self.id})
+                await self._sleep(next(delays))
             finally:
                 self.connected = False
 
@@ -180,9 +186,22 @@ class SimulatedAgent:
         )
 
     async def _publish(self, client: aiomqtt.Client, kind: MessageKind, payload: Payload) -> None:
+        try:
+            data = encode(payload)
+        except ProtocolError as exc:
+            # A real agent would not send it either; the simulation goes on without it.
+            self._stats.errors += 1
+            logger.warning(
+                "simulated agent %s: %s message not sent: %s",
+                self.id,
+                kind.value,
+                exc,
+                extra={"center": self.id},
+            )
+            return
         await client.publish(
             center_topic(self.id, kind),
-            encode(payload),
+            data,
             qos=QOS[kind],
             retain=RETAIN[kind],
             timeout=PUBLISH_TIMEOUT_S,
