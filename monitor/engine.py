@@ -242,8 +242,18 @@ class StatusEngine:
             degraded_loss_ratio=s.degraded_loss_ratio,
             blind=self._blind,
             grace_start=grace,
+            grace_window_s=self._grace_window() if grace is not None else 0.0,
             maintenance=in_window,
         )
+
+    def _grace_window(self) -> float:
+        """One heartbeat window: misses x the longest announced (or the default) interval."""
+        s = self._settings
+        longest = max(
+            (r.heartbeat_interval_s or 0.0 for r in self._records.values()),
+            default=0.0,
+        )
+        return s.heartbeat_misses * max(s.default_heartbeat_interval_s, longest)
 
     def _full_evaluation(self, now: float) -> Snapshot:
         previous = self._picture

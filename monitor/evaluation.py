@@ -31,6 +31,8 @@ class Judging:
     grace_start: float | None
     maintenance: frozenset[str]
     """Centers inside a maintenance window now."""
+    grace_window_s: float = 0.0
+    """Length of the grace period after ``grace_start`` (one heartbeat window)."""
 
 
 @dataclass(slots=True)
@@ -56,7 +58,6 @@ class Picture:
     adjacency: dict[str, dict[str, None]] = field(default_factory=dict)
     rejudged: set[LinkKey] | None = None
     """Links judged again by this evaluation (None: all of them)."""
-    """Usable links (up or asymmetric), both ways."""
     core: tuple[str, ...] = ()
     partition: dict[str, int] = field(default_factory=dict)
     partitions: int = 0
@@ -284,7 +285,47 @@ def _judge_statuses(
         else:
             status[center] = "unreachable"
     _explain_cut_off(index, picture, reach)
+    _hold_unproven_during_grace(index, j, picture)
     _apply_overrides(index, j, picture)
+
+
+def _hold_unproven_during_grace(index: FederationIndex, j: Judging, picture: Picture) -> None:
+    """During the grace period, do not declare a center cut off for want of link reports.
+
+    After a start or a reconnect, retained link reports restore most of the picture, but a link
+    whose reports went stale while the monitor was blind (or that nobody reported yet) is
+    ``unknown``. A center that would reach the core if those unknown links worked is ``unknown``
+    until the grace period ends, rather than ``isolated`` or ``unreachable``: absence of evidence
+    is not a page. Centers with contrary evidence (a down link, a will) are judged as usual.
+    """
+    if j.grace_start is None or j.blind:
+        return
+    end = j.grace_start + j.grace_window_s
+    if j.now >= end:
+        return
+    picture.grace_until = end if picture.grace_until is None else min(picture.grace_until, end)
+    held = [c for c in index.ids if picture.status[c] in ("isolated", "unreachable")]
+    if not held:
+        return
+    optimistic = {center: dict(peers) for center, peers in picture.adjacency.items()}
+    for (a, b), link in picture.links.items():
+        if link.state == "unknown":
+            optimistic.setdefault(a, {})[b] = None
+            optimistic.setdefault(b, {})[a] = None
+    graph_live = picture.live | picture.provisional
+    forwarding = [c for c in index.ids if c in graph_live or optimistic.get(c)]
+    component = components(forwarding, optimistic)
+    core = find_core([c for c in index.nationals if c in graph_live], component)
+    if not core:
+        return
+    core_component = component[core[0]]
+    for center in held:
+        if component.get(center) == core_component:
+            picture.status[center] = "unknown"
+            picture.cause[center] = RootCause("monitor", ())
+            picture.why[center] = (
+                "waiting for fresh link reports since the monitor started or reconnected (grace)"
+            )
 
 
 def _observers(

@@ -7,7 +7,7 @@ from monitor.engine import EngineSettings, MaintenanceWindow, StatusEngine
 from monitor.model import RootCause
 from monitor.registry import load_registry
 from tests.conftest import REPO
-from tests.federation_scenarios import WINDOW, Feed, sample_registry
+from tests.federation_scenarios import INTERVAL, WINDOW, Feed, sample_registry
 
 
 def healthy() -> Feed:
@@ -333,3 +333,40 @@ def test_probe_values_follow_reports_between_status_changes() -> None:
     assert snapshot.centers["p5"].status == "isolated"
     assert snapshot.probes[("n1", "n2")].rtt_s == 0.020
     assert snapshot.links[("n1", "n2")].rtt_s == 0.020
+
+
+def _heartbeats_only(feed: Feed) -> None:
+    """Every agent heartbeats (born if needed) but sends no link report."""
+    for center in feed.registry.center_ids():
+        if center not in feed.sessions:
+            feed.birth(center)
+        beat = Heartbeat(session=feed.sessions[center], seq=feed.next_seq(center), ts=feed.now)
+        feed.send(center, MessageKind.HEARTBEAT, beat)
+
+
+def test_reconnect_does_not_isolate_centers_whose_link_reports_went_stale() -> None:
+    """After a long blind spell, missing link reports make centers unknown, not isolated."""
+    feed = healthy()
+    feed.engine.broker_lost(feed.now)
+    feed.now += 120  # longer than probe freshness: every link report is stale now
+    feed.engine.broker_restored(feed.now)
+    _heartbeats_only(feed)
+    statuses = set(feed.status().values())
+    assert statuses <= {"connected", "unknown"}, statuses
+    assert "unknown" in statuses
+    feed.round()
+    assert set(feed.status().values()) == {"connected", "degraded"}
+
+
+def test_start_without_link_reports_is_unknown_in_grace_then_isolated() -> None:
+    """Live agents with no link evidence are unknown during grace, isolated once it ends."""
+    feed = Feed(sample_registry())
+    feed.now = 1.0
+    _heartbeats_only(feed)
+    assert "isolated" not in feed.status().values()
+    while feed.now < WINDOW + 1:
+        feed.now += INTERVAL
+        _heartbeats_only(feed)
+    statuses = feed.status()
+    assert statuses["p1"] == "isolated"
+    assert statuses["n1"] == "connected"
