@@ -44,6 +44,10 @@ _KIND_BY_LEAF: Final = {
 }
 WARNING_INTERVAL_S: Final = 10.0
 SYNC_TIMEOUT_S: Final = 5.0
+# One aggregator per broker: it can afford to retry often, and every second blind is a second
+# without monitoring.
+BACKOFF_BASE_S: Final = 0.2
+BACKOFF_CAP_S: Final = 5.0
 
 
 class MessageSink(Protocol):
@@ -157,7 +161,7 @@ class Ingest:
     # --- the connection ---------------------------------------------------------------------
 
     async def _run_forever(self) -> None:
-        delays = backoff_delays()
+        delays = backoff_delays(BACKOFF_BASE_S, BACKOFF_CAP_S)
         while True:
             self.connection_attempts += 1
             logger.debug(
@@ -177,7 +181,9 @@ class Ingest:
                 self._lost("shutting down")
                 raise asyncio.CancelledError
             if self._lost(why):
-                delays = backoff_delays()  # a connection that worked restarts the backoff
+                delays = backoff_delays(
+                    BACKOFF_BASE_S, BACKOFF_CAP_S
+                )  # a connection that worked restarts the backoff
             delay = next(delays)
             logger.info(
                 "broker %s: %s; attempt %d in %.1f s",
