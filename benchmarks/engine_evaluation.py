@@ -108,6 +108,11 @@ def warm_engine(registry: Registry) -> StatusEngine:
     return engine
 
 
+def registry_neighbours(registry: Registry, center: str) -> list[str]:
+    """Registry neighbours of one center."""
+    return [spec.b if spec.a == center else spec.a for spec in registry.links if center in spec.key]
+
+
 def measure(size: int, rounds: int) -> None:
     """Print the median re-evaluation time after one link change, and its baseline."""
     registry = synthetic_registry(size)
@@ -119,33 +124,34 @@ def measure(size: int, rounds: int) -> None:
         sum(1 for _ in nx.connected_components(graph))
         baseline.append(time.perf_counter() - start)
     engine = warm_engine(registry)
-    source = "p-1"
-    peers = [
-        spec.b if spec.a == source else spec.a for spec in registry.links if source in spec.key
-    ]
+    # The link p-1 -- p-2 (inside a protected ring) is cut, then restored, each round: both
+    # ends report it; the timing covers needs_evaluation() and evaluate().
+    cut = ("p-1", "p-2")
+    neighbours = {end: registry_neighbours(registry, end) for end in cut}
     timings = []
     heartbeat_checks = []
     seq = 3
     for i in range(rounds):
         now = 2.0 + i
-        probes = tuple(
-            Probe(peer=p, reachable=(i % 2 == 1) or p != peers[0], rtt_s=0.002) for p in peers
-        )
-        engine.ingest(
-            Message(
-                MessageKind.LINKS, source, LinkReport(session=1, seq=seq, ts=now, probes=probes)
-            ),
-            now,
-        )
+        broken = i % 2 == 0
+        for end, other in (cut, cut[::-1]):
+            probes = tuple(
+                Probe(peer=p, reachable=True, rtt_s=0.002)
+                if p != other or not broken
+                else Probe(peer=p, reachable=False)
+                for p in neighbours[end]
+            )
+            report = LinkReport(session=1, seq=seq, ts=now, probes=probes)
+            engine.ingest(Message(MessageKind.LINKS, end, report), now)
         seq += 1
         start = time.perf_counter()
         needed = engine.needs_evaluation(now)
         snapshot = engine.evaluate(now)
         timings.append(time.perf_counter() - start)
         assert needed, "a link change must call for a re-evaluation"
-        assert snapshot.links[link_key(source, peers[0])].usable == (i % 2 == 1)
+        assert snapshot.links[link_key(*cut)].state == ("down" if broken else "up")
         engine.ingest(
-            Message(MessageKind.HEARTBEAT, "p-2", Heartbeat(session=1, seq=seq, ts=now)), now
+            Message(MessageKind.HEARTBEAT, "p-3", Heartbeat(session=1, seq=seq, ts=now)), now
         )
         seq += 1
         heartbeat_checks.append(engine.needs_evaluation(now))

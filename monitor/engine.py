@@ -86,7 +86,7 @@ class StatusEngine:
             self._push(window.end, "maintenance", window.center)
         self._picture: Picture | None = None
         self._grace_pushed: float | None = None
-        self._previous_link_judgements: dict[LinkKey, object] | None = None
+        self._bridges_shown: set[LinkKey] = set()
         self._probe_view_basis: dict[str, tuple[float, bool, int | None]] = {}
         self._snapshot = self._initial_snapshot(started_at)
 
@@ -109,8 +109,11 @@ class StatusEngine:
         if change is Change.PICTURE:
             self._dirty = True
             self._touched.add(record.id)
+            self._changed_values.add(record.id)  # session, interval: refresh its view
         elif change is Change.VALUES:
             self._changed_values.add(record.id)
+            if isinstance(message.payload, LinkReport):
+                self._touched.add(record.id)  # new RTTs: judge its links' values again
         if record.probes_at == received_at and before_probes_at != received_at:
             self._schedule_fresh(record)
         return None
@@ -243,24 +246,36 @@ class StatusEngine:
         )
 
     def _full_evaluation(self, now: float) -> Snapshot:
-        picture = derive(
-            self._index, self._records, self._judging(now), self._picture, self._touched
-        )
+        previous = self._picture
+        picture = derive(self._index, self._records, self._judging(now), previous, self._touched)
         self._picture = picture
         self._dirty = False
+        if previous is None:
+            changed: set[str] | None = None
+            newly_live = picture.live
+            lost = set()
+        else:
+            newly_live = picture.live - previous.live
+            lost = previous.live - picture.live
+            changed = (
+                self._touched
+                | (picture.live ^ previous.live)
+                | (picture.provisional ^ previous.provisional)
+            )
         self._touched = set()
-        self._changed_values.clear()
-        for center, record in self._records.items():
-            record.judged_live = center in picture.live
-            if record.judged_live:
-                self._schedule_alive(record)
+        for center in lost:
+            self._records[center].judged_live = False
+        for center in newly_live:
+            record = self._records[center]
+            record.judged_live = True
+            self._schedule_alive(record)
         if picture.grace_until is not None:
             if picture.grace_until != self._grace_pushed:
                 self._grace_pushed = picture.grace_until
                 self._push(picture.grace_until, "grace", "")
         elif not self._blind:
             self._grace_start = None
-        return self._build_snapshot(now, picture)
+        return self._build_snapshot(now, picture, changed)
 
     def _refresh_values(self, now: float) -> Snapshot:
         """Fold in measured values (heartbeat times, RTTs, capacity) without re-deriving."""
@@ -352,7 +367,7 @@ class StatusEngine:
             spof=(),
         )
 
-    def _build_snapshot(self, now: float, picture: Picture) -> Snapshot:
+    def _build_snapshot(self, now: float, picture: Picture, changed: set[str] | None) -> Snapshot:
         self._generation += 1
         previous = self._snapshot
         centers = self._center_views(picture, previous.centers)
@@ -376,13 +391,13 @@ class StatusEngine:
                 connected_by_tier[tier] += 1
         ratio = {t: connected_by_tier[t] / registered_by_tier[t] for t in self._index.tiers}
         ratio["all"] = sum(connected_by_tier.values()) / max(1, len(centers))
-        return Snapshot(
+        snapshot = Snapshot(
             generation=self._generation,
             evaluated_at=now,
             blind=self._blind,
             centers=centers,
             links=self._link_views(picture, previous.links),
-            probes=self._probe_views(now, picture, previous.probes),
+            probes=self._probe_views(now, picture, previous.probes, changed),
             core=frozenset(picture.core),
             partitions=picture.partitions,
             connected_ratio=ratio,
@@ -390,6 +405,8 @@ class StatusEngine:
             spof=self._spof(picture),
             transitions=tuple(events),
         )
+        self._changed_values.clear()
+        return snapshot
 
     def _center_views(
         self, picture: Picture, previous: Mapping[str, CenterView]
@@ -435,7 +452,6 @@ class StatusEngine:
                 partition=partition.get(center),
                 in_maintenance=status == "maintenance",
             )
-        self._changed_values.clear()
         return views
 
     def _link_views(
@@ -444,16 +460,11 @@ class StatusEngine:
         """Views of every link, reusing the previous one where nothing changed."""
         bridges = picture.resilience.bridges
         views: dict[LinkKey, LinkView] = dict(previous)
-        rebuild = set(bridges) | {key for key, view in previous.items() if view.bridge}
-        previous_links = self._previous_link_judgements
-        if previous_links is None or not previous:
-            rebuild = set(self._index.link_by_key)
+        if picture.rejudged is None or not previous:
+            rebuild: set[LinkKey] = set(self._index.link_by_key)
         else:
-            rebuild.update(
-                key
-                for key, judged in picture.links.items()
-                if previous_links.get(key) is not judged
-            )
+            rebuild = picture.rejudged | set(bridges) | self._bridges_shown
+        self._bridges_shown = set(bridges)
         for key in rebuild:
             judged = picture.links[key]
             lost = bridges.get(key)
@@ -467,20 +478,24 @@ class StatusEngine:
                 rtt_s=judged.rtt_s,
                 loss_ratio=judged.loss_ratio,
             )
-        self._previous_link_judgements = dict(picture.links)
         if len(views) == len(self._index.links):
             return views
         return {link.key: views[link.key] for link in self._index.links}  # pragma: no cover
 
     def _probe_views(
-        self, now: float, picture: Picture, previous: Mapping[tuple[str, str], ProbeView]
+        self,
+        now: float,
+        picture: Picture,
+        previous: Mapping[tuple[str, str], ProbeView],
+        changed: set[str] | None,
     ) -> dict[tuple[str, str], ProbeView]:
         """Views of the latest probes, rebuilt for sources whose report or freshness changed."""
         s = self._settings
         views: dict[tuple[str, str], ProbeView] = dict(previous)
         live, provisional = picture.live, picture.provisional
         seen = self._probe_view_basis
-        for center in self._index.ids:
+        # Only a center whose report, liveness or freshness changed can need new probe views.
+        for center in self._index.ids if changed is None else changed | self._changed_values:
             record = self._records[center]
             at = record.probes_at
             if at is None:

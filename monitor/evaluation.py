@@ -54,6 +54,8 @@ class Picture:
     provisional: set[str] = field(default_factory=set)
     links: dict[LinkKey, LinkJudgement] = field(default_factory=dict)
     adjacency: dict[str, dict[str, None]] = field(default_factory=dict)
+    rejudged: set[LinkKey] | None = None
+    """Links judged again by this evaluation (None: all of them)."""
     """Usable links (up or asymmetric), both ways."""
     core: tuple[str, ...] = ()
     partition: dict[str, int] = field(default_factory=dict)
@@ -98,11 +100,17 @@ def _judge_liveness(
     index: FederationIndex, records: Mapping[str, CenterRecord], j: Judging, picture: Picture
 ) -> None:
     grace_until: float | None = None
+    now, misses, default = j.now, j.misses, j.default_interval_s
+    live = picture.live
     for center in index.ids:
         record = records[center]
-        until = record.alive_until(j.misses, j.default_interval_s)
-        if until is not None and j.now < until:
-            picture.live.add(center)
+        alive_at = record.last_alive_at
+        if (
+            alive_at is not None
+            and not record.offline
+            and now < alive_at + misses * (record.heartbeat_interval_s or default)
+        ):
+            live.add(center)
         elif j.grace_start is not None and not record.offline:
             # Silent only because no heartbeat arrived yet since start or reconnect.
             end = j.grace_start + record.window(j.misses, j.default_interval_s)
@@ -144,6 +152,7 @@ def _rejudge_links(  # noqa: PLR0917 - one private step of derive()
                 fresh = peer in graph_live and record.probes_fresh(j.now, j.probe_fresh_s)
                 counted[peer] = record.probes if fresh else empty
     done: set[LinkKey] = set()
+    picture.rejudged = done
     for center in changed:
         for peer in index.neighbours[center]:
             key = (center, peer) if center < peer else (peer, center)
@@ -234,6 +243,7 @@ def _judge_statuses(
     why = picture.why
     cause = picture.cause
     observers = _observers(index, records, j, picture, reach)
+    poor_ends = {end for key, link in picture.links.items() if link.breach for end in key}
     for center in index.ids:
         if center in picture.live or center in picture.provisional:
             if center in picture.provisional:
@@ -248,7 +258,7 @@ def _judge_statuses(
                     status[center] = "degraded"
                     cause[center] = RootCause("center" if len(spof) == 1 else "link", spof)
                     why[center] = _spof_sentence(spof)
-                elif _poor_links(index, center, picture):
+                elif center in poor_ends and _poor_links(index, center, picture):
                     status[center] = "degraded"
                     cause[center] = RootCause("center", (center,))
                     why[center] = "every usable link of it breaches the link-quality thresholds"

@@ -25,17 +25,19 @@ def components(nodes: Iterable[str], adjacency: Adjacency) -> dict[str, int]:
     """Index of the connected component of every node (numbered in the order of ``nodes``)."""
     component: dict[str, int] = {}
     count = 0
+    neighbours_of = adjacency.get
+    nothing: tuple[str, ...] = ()
     for start in nodes:
         if start in component:
             continue
         component[start] = count
         frontier = [start]
+        grow = frontier.append
         while frontier:
-            node = frontier.pop()
-            for peer in adjacency.get(node, ()):
+            for peer in neighbours_of(frontier.pop(), nothing):
                 if peer not in component:
                     component[peer] = count
-                    frontier.append(peer)
+                    grow(peer)
         count += 1
     return component
 
@@ -97,25 +99,31 @@ def _block_cut_tree(
     order.append(root)
     pending: list[str] = []
     stack: list[tuple[str, str, Iterator[str]]] = [(root, root, iter(first))]
+    # Hot loop (every center and link once): local names avoid attribute look-ups.
+    disc_get, neighbours_of, push, remember = disc.get, adjacency.get, stack.append, order.append
+    nothing: tuple[str, ...] = ()
     while stack:
         node, parent, peers = stack[-1]
         descended = False
+        node_low = low[node]
         for peer in peers:
-            seen = disc.get(peer)
+            seen = disc_get(peer)
             if seen is None:
+                low[node] = node_low
                 disc[peer] = low[peer] = len(order)
-                order.append(peer)
+                remember(peer)
                 pending.append(peer)
-                peers_of_peer: Iterable[str] = adjacency.get(peer, ())
+                peers_of_peer: Iterable[str] = neighbours_of(peer, nothing)
                 if peer in virtual:
                     peers_of_peer = itertools.chain(peers_of_peer, (root,))
-                stack.append((peer, node, iter(peers_of_peer)))
+                push((peer, node, iter(peers_of_peer)))
                 descended = True
                 break
-            if peer != parent and seen < low[node]:
-                low[node] = seen
+            if seen < node_low and peer != parent:
+                node_low = seen
         if descended:
             continue
+        low[node] = node_low
         stack.pop()
         tree.size[node] = len(order) - disc[node]
         if node == root:

@@ -304,3 +304,32 @@ def test_engine_accepts_a_fresh_registry_without_messages() -> None:
     assert all(v.never_seen and v.status == "unknown" for v in snapshot.centers.values())
     snapshot = engine.evaluate(100.0 + WINDOW)
     assert {v.status for v in snapshot.centers.values()} == {"unreachable"}
+
+
+def test_restart_shows_the_new_session_without_a_status_change() -> None:
+    """A quick agent restart keeps the status and shows the new session in the center's view."""
+    feed = healthy()
+    feed.birth("n2")
+    feed.round()
+    snapshot = feed.engine.evaluate(feed.now)
+    assert snapshot.centers["n2"].session == 2
+    assert snapshot.centers["n2"].status == "connected"
+    assert all(e.center != "n2" for e in snapshot.transitions)
+
+
+def test_probe_values_follow_reports_between_status_changes() -> None:
+    """New RTTs show in probe and link views even when no status changes."""
+    feed = healthy()
+    feed.rtt_s[frozenset(("n1", "n2"))] = 0.010
+    feed.round()
+    snapshot = feed.engine.evaluate(feed.now)
+    assert snapshot.probes[("n1", "n2")].rtt_s == 0.010
+    assert snapshot.links[("n1", "n2")].rtt_s == 0.010
+    feed.cut.add(frozenset(("p4", "p5")))
+    feed.rtt_s[frozenset(("n1", "n2"))] = 0.020
+    feed.now += 1
+    feed.round()
+    snapshot = feed.engine.evaluate(feed.now)
+    assert snapshot.centers["p5"].status == "isolated"
+    assert snapshot.probes[("n1", "n2")].rtt_s == 0.020
+    assert snapshot.links[("n1", "n2")].rtt_s == 0.020
