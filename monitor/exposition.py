@@ -185,8 +185,12 @@ class ExpositionCache:
 
     def refresh(self) -> None:
         """Start rendering the current snapshot in the background (called after evaluations)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a synchronous caller): the next scrape renders
+            return
         if self._pending is None or self._pending.done():
-            self._pending = asyncio.create_task(self.text(), name="dcmon-metrics-render")
+            self._pending = loop.create_task(self.text(), name="dcmon-metrics-render")
 
     async def text(self) -> bytes:
         """The exposition of the current snapshot, rendering it if it is not cached yet."""

@@ -44,6 +44,10 @@ _KIND_BY_LEAF: Final = {
 }
 WARNING_INTERVAL_S: Final = 10.0
 SYNC_TIMEOUT_S: Final = 5.0
+# One aggregator per broker: it can afford to retry often, and every second blind is a second
+# without monitoring.
+BACKOFF_BASE_S: Final = 0.2
+BACKOFF_CAP_S: Final = 5.0
 
 
 class MessageSink(Protocol):
@@ -125,6 +129,7 @@ class Ingest:
         self._task: asyncio.Task[None] | None = None
         self._client: aiomqtt.Client | None = None
         self._rejects = _RejectLog()
+        self._closing = False
 
     @property
     def running(self) -> bool:
@@ -141,17 +146,22 @@ class Ingest:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._closing = True
         await self._say_goodbye()
-        if self._task is not None:
-            self._task.cancel()
+        task = self._task
+        if task is not None:
+            # aiomqtt can swallow a cancellation that lands while it disconnects: insist.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
             self._task = None
 
     # --- the connection ---------------------------------------------------------------------
 
     async def _run_forever(self) -> None:
-        delays = backoff_delays()
+        delays = backoff_delays(BACKOFF_BASE_S, BACKOFF_CAP_S)
         while True:
             self.connection_attempts += 1
             logger.debug(
@@ -165,8 +175,15 @@ class Ingest:
             except Exception as exc:  # anything else: log it, never stop reconnecting
                 logger.exception("broker connection to %s failed", self.address.url)
                 why = type(exc).__name__
+            task = asyncio.current_task()
+            if self._closing or (task is not None and task.cancelling()):
+                # aiomqtt may turn our cancellation into an MqttError while disconnecting.
+                self._lost("shutting down")
+                raise asyncio.CancelledError
             if self._lost(why):
-                delays = backoff_delays()  # a connection that worked restarts the backoff
+                delays = backoff_delays(
+                    BACKOFF_BASE_S, BACKOFF_CAP_S
+                )  # a connection that worked restarts the backoff
             delay = next(delays)
             logger.info(
                 "broker %s: %s; attempt %d in %.1f s",
@@ -179,7 +196,7 @@ class Ingest:
 
     async def _serve_connection(self) -> None:
         will = aiomqtt.Will(self._topic, self._state_payload("offline", "lost"), qos=1, retain=True)
-        async with aiomqtt.Client(
+        client = aiomqtt.Client(
             self.address.host,
             self.address.port,
             username=self.address.username,
@@ -189,7 +206,18 @@ class Ingest:
             keepalive=self._keepalive_s,
             identifier=f"dcmon-aggregator-{self.instance}-{self._session}",
             timeout=10,
-        ) as client:
+        )
+        try:
+            await self._serve_client(client)
+        finally:
+            paho = client._client
+            if paho.socket() is not None:
+                # Cancelled while connecting (aiomqtt connects in an executor thread): close
+                # the socket now, while the loop runs, not in __del__ after it has closed.
+                paho._reset_sockets()
+
+    async def _serve_client(self, client: aiomqtt.Client) -> None:
+        async with client:
             self._client = client
             try:
                 await client.subscribe(SUBSCRIPTION, qos=1)

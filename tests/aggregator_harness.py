@@ -106,7 +106,7 @@ class LiveAggregator:
     def __exit__(self, *exc: object) -> None:
         if self._loop is not None and self._task is not None:
             self._loop.call_soon_threadsafe(self._task.cancel)
-        self._thread.join(30)
+        self._thread.join(10)
 
     def _run(self) -> None:
         asyncio.run(self._main())
