@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from agents.broker import parse_broker_url
 from agents.configfile import read_yaml
 from agents.errors import ConfigError, DcmonError
 from monitor.config import (
@@ -17,6 +18,7 @@ from monitor.config import (
     TlsSettings,
     check_aggregator_config,
     parse_aggregator_config,
+    parse_listen,
 )
 from monitor.registry import load_registry
 
@@ -85,6 +87,11 @@ def config_from_args(args: argparse.Namespace) -> AggregatorConfig:
     ):
         if field in changes and not changes[field] > 0:
             raise ConfigError(flag, "", "must be a positive number of seconds")
+    # Name the flag, not the merged config, when a flag is what is wrong.
+    if args.broker is not None:
+        parse_broker_url(args.broker, source="--broker")
+    if args.listen is not None:
+        parse_listen(args.listen, "--listen")
     config = msgspec.structs.replace(config, **changes)
     check_aggregator_config(config, "command line" if not args.config else str(args.config))
     return config

@@ -93,6 +93,14 @@ def check_aggregator_config(config: AggregatorConfig, source: str) -> None:
             f"{config.instance!r} is not a valid instance id "
             "(lowercase letters, digits and '-', at most 63)",
         )
+    if config.auto_register:
+        # Refused rather than silently ignored: an operator who enables it expects new ids to
+        # become centers, and this version does not do that yet.
+        raise ConfigError(
+            source,
+            "auto_register",
+            "auto-registration is not supported in this version; add the center to the registry",
+        )
     parse_listen(config.listen, source, "listen")
     config.broker_address(source)
     for i, window in enumerate(config.maintenance):
