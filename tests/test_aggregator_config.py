@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -73,14 +72,9 @@ def test_bad_aggregator_flags_exit_1_with_one_line(flags: list[str], expected: s
     assert expected in lines[0]
 
 
-def test_shipped_aggregator_example_is_valid(tmp_path: Path) -> None:
-    """A config written like the docs' example passes check-config."""
-    path = tmp_path / "aggregator.yaml"
-    path.write_text(
-        "instance: agg-1\nbroker: mqtt://127.0.0.1:1883\nlisten: 127.0.0.1:9108\n"
-        "heartbeat_misses: 3\nauto_register: false\n",
-        encoding="utf-8",
-    )
+def test_shipped_aggregator_example_is_valid() -> None:
+    """The shipped example aggregator config passes check-config."""
+    path = REPO / "config" / "aggregator.example.yaml"
     result = subprocess.run(
         [sys.executable, "-m", "monitor", "check-config", str(path)],
         capture_output=True,
@@ -90,4 +84,4 @@ def test_shipped_aggregator_example_is_valid(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert "aggregator config" in result.stdout
+    assert "aggregator config: instance aggregator" in result.stdout
