@@ -22,9 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 import signal
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ import yaml
 
 from agents.probe import ProbeResponder
 from tests.agent_harness import AgentProcesses, agent_processes
+from tests.services import free_port
 
 CENTERS: tuple[tuple[str, str, str], ...] = (
     ("ndc-a", "national", "north"),
@@ -61,35 +60,6 @@ STATIC_CAPACITY = {
     "cpu_cores": {"total": 64, "available": 16},
     "gpus": {"total": 8, "available": 2},
 }
-
-
-def listen_port(taken: set[int]) -> int:
-    """A free loopback port below the kernel's ephemeral range, not in ``taken``.
-
-    An agent binds its responder port a second or so after the test chose it; a port from the
-    ephemeral range (what ``bind(0)`` hands out) can meanwhile become the local end of some
-    outgoing connection on a busy machine, and the agent would then fail to listen.
-    """
-    low = _ephemeral_low()
-    while True:
-        port = random.randrange(max(1024, low - 12000), low)
-        if port in taken:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        taken.add(port)
-        return port
-
-
-def _ephemeral_low() -> int:
-    try:
-        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text(encoding="ascii")
-        return int(text.split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
 
 
 def neighbours(center: str) -> tuple[str, ...]:
@@ -228,8 +198,7 @@ class Federation:
         self.agents = agents
         self.broker_url = broker_url
         self.timing = timing
-        taken: set[int] = set()
-        self.responder_ports = {center: listen_port(taken) for center in CENTER_IDS}
+        self.responder_ports = {center: free_port() for center in CENTER_IDS}
         self.relays: dict[tuple[str, str], LinkRelay] = {}
         for a, b in relayed_links:
             self.relays[(a, b)] = LinkRelay(self.responder_ports[b])
