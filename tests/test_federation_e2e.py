@@ -223,14 +223,27 @@ async def test_dead_hub_isolates_the_provinces_behind_it_naming_the_hub(
         fed.kill("hub")
         await eventually(lambda: center(live, "hub")["status"] == "down", DEADLINE_S)
         for province in ("prov-3", "prov-4"):
-            await eventually(lambda p=province: center(live, p)["status"] == "isolated", DEADLINE_S)
+            # Until every neighbour's probe of the hub failed, a province may briefly blame its
+            # own link to the hub; the settled picture names the hub.
+            await eventually(
+                lambda p=province: (
+                    center(live, p)["status"] == "isolated"
+                    and center(live, p)["root_cause"] == hub_cause
+                ),
+                DEADLINE_S,
+            )
             view = center(live, province)
             assert view["live"]
             assert view["root_cause"] == hub_cause
             assert "root cause: hub is down" in view["why"]
         fed.kill("prov-4")
-        await eventually(lambda: center(live, "prov-4")["status"] == "unreachable", DEADLINE_S)
-        assert center(live, "prov-4")["root_cause"] == hub_cause
+        await eventually(
+            lambda: (
+                center(live, "prov-4")["status"] == "unreachable"
+                and center(live, "prov-4")["root_cause"] == hub_cause
+            ),
+            DEADLINE_S,
+        )
         assert live.metric('dcmon_root_cause_centers{root_cause="hub",root_cause_kind="center"}')
         others = ("ndc-a", "ndc-b", "prov-1", "prov-2")
         await eventually(lambda: {live.statuses()[c] for c in others} == {"connected"}, DEADLINE_S)
