@@ -17,6 +17,7 @@ import aiomqtt
 
 from agents import protocol
 from agents.protocol import MessageKind, Payload
+from agents.session import cancel_and_wait
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -95,9 +96,7 @@ class Recorder:
         tb: TracebackType | None,
     ) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await self._task
+            await cancel_and_wait({self._task})
         if self._client is not None:
             with contextlib.suppress(aiomqtt.MqttError):
                 await self._client.__aexit__(None, None, None)

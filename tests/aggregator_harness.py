@@ -25,6 +25,7 @@ from agents.protocol import (
     center_topic,
     encode,
 )
+from agents.session import cancel_and_wait
 from monitor.config import AggregatorConfig
 from monitor.registry import Registry, load_registry
 from monitor.service import Aggregator, serve
@@ -225,9 +226,8 @@ class Centers:
     async def stop(self) -> None:
         """Stop heartbeats."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # A plain cancel can be swallowed by aiomqtt's publish on Python 3.11: insist.
+            await cancel_and_wait({self._task})
 
 
 @contextlib.asynccontextmanager

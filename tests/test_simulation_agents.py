@@ -11,6 +11,7 @@ import pytest
 
 from agents.broker import parse_broker_url
 from agents.protocol import SUBSCRIPTION, CenterState, Heartbeat, LinkReport, Message, decode
+from agents.session import cancel_and_wait
 from monitor.registry import Registry, load_registry
 from monitor.simulation.agent import Timing
 from monitor.simulation.federation import Simulator
@@ -68,8 +69,7 @@ async def observer(mosquitto: Mosquitto) -> AsyncIterator[Observer]:
         try:
             yield seen
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await cancel_and_wait({task})
 
 
 def _state(center: str, status: str, reason: str | None = None) -> Callable[[Message], bool]:
