@@ -1,8 +1,9 @@
 """A center's MQTT session: will, birth, heartbeats, capacity and link reports, reconnects.
 
 :class:`CenterSession` knows nothing about where capacity or probe results come from: it takes
-two async callables. The agent passes its capacity source and prober; a simulator can run hundreds
-of sessions in one process with synthetic ones.
+two async callables. The agent passes its capacity source and prober; a simulator can run thousands
+of sessions in one process with synthetic ones, and uses the fault hooks (``drop``, ``freeze``,
+``probe_now``) that the agent itself never calls.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import contextlib
 import itertools
 import logging
 import math
+import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import aiomqtt
 
@@ -40,8 +42,12 @@ log = logging.getLogger(__name__)
 AGENT_VERSION: Final = "0.1.0"
 GOODBYE_TIMEOUT_S: Final = 1.0
 
+DROP_TIMEOUT_S: Final = 5.0
+
 CapacityRead = Callable[[], Awaitable[CapacityReading | None]]
 ProbeRound = Callable[[], Awaitable[Sequence[Probe]]]
+PublishObserver = Callable[[MessageKind], None]
+Mode = Literal["running", "frozen", "dropped"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,7 @@ class SessionTiming:
     reconnect_base_s: float = 0.5
     reconnect_cap_s: float = 30.0
     broker_timeout_s: float = 10.0
+    goodbye_timeout_s: float = GOODBYE_TIMEOUT_S
 
 
 class CenterSession:
@@ -69,6 +76,15 @@ class CenterSession:
         probes: runs one probe round over the center's peers; ``None`` for no link reports.
         agent: the software announced in the birth.
         session: the session number; defaults to the start time in milliseconds.
+        on_publish: called with the kind of every message handed to the broker (for counting).
+        log_lifecycle: log connections and the goodbye at INFO; ``False`` logs them at DEBUG
+            (a simulator running thousands of sessions).
+
+    Attributes:
+        connected: set while the session is up (born and publishing).
+        connections: broker connections made so far.
+        failures: connection attempts that failed and connections that were lost.
+        heartbeat_lag_s: how late the latest heartbeat ran behind its schedule.
     """
 
     def __init__(
@@ -81,6 +97,8 @@ class CenterSession:
         probes: ProbeRound | None = None,
         agent: str = f"dcmon-agent/{AGENT_VERSION}",
         session: int | None = None,
+        on_publish: PublishObserver | None = None,
+        log_lifecycle: bool = True,
     ) -> None:
         self.broker = broker
         self.center = center
@@ -89,12 +107,52 @@ class CenterSession:
         self.session = session if session is not None else time.time_ns() // 1_000_000
         self.connected = asyncio.Event()
         self.connections = 0
+        self.failures = 0
+        self.heartbeat_lag_s = 0.0
         self._capacity = capacity
         self._probes = probes
         self._seq = itertools.count(1)
         self._extra = {"center": center}
         self._last_capacity: CapacityReading | None = None
         self._last_probes: tuple[Probe, ...] | None = None
+        self._on_publish = on_publish
+        self._lifecycle_level = logging.INFO if log_lifecycle else logging.DEBUG
+        self._mode: Mode = "running"
+        self._halted = asyncio.Event()
+        self._serving_halt: asyncio.Future[None] | None = None
+        self._probe_soon = asyncio.Event()
+
+    # --- fault hooks (simulators and tests; the agent never calls these) -------------------
+
+    def drop(self) -> None:
+        """End the session as a killed process would: cut the connection without a DISCONNECT.
+
+        The broker then publishes the will (offline, lost). No goodbye, no reconnect: ``run``
+        returns. Works on a frozen session too.
+        """
+        self._mode = "dropped"
+        self._halt()
+
+    def freeze(self) -> None:
+        """Hang as a deadlocked process would: keep the socket open but send nothing at all.
+
+        Publishing stops and so do MQTT keepalive pings, so the broker fires the will after
+        1.5 x ``keepalive_s``; a lost connection is not noticed and not retried. A frozen session
+        ends only with ``drop`` or ``stop``, and either way without a goodbye (a hung process
+        cannot say one): the connection is cut.
+        """
+        if self._mode == "running":
+            self._mode = "frozen"
+            self._halt()
+
+    def _halt(self) -> None:
+        self._halted.set()
+        if self._serving_halt is not None and not self._serving_halt.done():
+            self._serving_halt.set_result(None)
+
+    def probe_now(self) -> None:
+        """Run a probe round and report links at once instead of at the next tick."""
+        self._probe_soon.set()
 
     # --- connection lifecycle --------------------------------------------------------------
 
@@ -102,12 +160,13 @@ class CenterSession:
         """Connect, serve, and reconnect forever until ``stop`` is set; then say goodbye."""
         delays = backoff_delays(self.timing.reconnect_base_s, self.timing.reconnect_cap_s)
         attempt = 0
-        while not stop.is_set():
+        while not stop.is_set() and self._mode == "running":
             attempt += 1
             try:
                 async with self._client() as client:
                     self.connections += 1
-                    log.info(
+                    log.log(
+                        self._lifecycle_level,
                         "connected to %s as center %s (session %d)",
                         self.broker.url,
                         self.center,
@@ -122,8 +181,9 @@ class CenterSession:
                     return
             except aiomqtt.MqttError as exc:
                 self.connected.clear()
-                if stop.is_set():
-                    return
+                if stop.is_set() or self._mode != "running":
+                    break
+                self.failures += 1
                 delay = next(delays)
                 what = (
                     "lost the connection to" if attempt == 0 else f"attempt {attempt}: cannot reach"
@@ -136,8 +196,11 @@ class CenterSession:
                     delay,
                     extra=self._extra,
                 )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await _first_of(stop, self._halted, timeout_s=delay)
+        # Frozen without a connection: hang until told to end.
+        while self._mode == "frozen" and not stop.is_set():
+            self._halted.clear()
+            await _first_of(stop, self._halted)
 
     def _client(self) -> aiomqtt.Client:
         will = CenterState(
@@ -170,8 +233,14 @@ class CenterSession:
         await self._publish(client, MessageKind.STATE, self._birth())
         self.connected.set()
         stop_waiter = asyncio.ensure_future(stop.wait())
+        # A bare future rather than a task waiting on the event: thousands of simulated
+        # sessions each hold one for their whole life.
+        halt_waiter = self._serving_halt = asyncio.get_running_loop().create_future()
+        if self._mode != "running":
+            halt_waiter.set_result(None)
         tasks = {
             stop_waiter,
+            halt_waiter,
             asyncio.create_task(self._watch(client), name=f"{self.center}-watch"),
             asyncio.create_task(self._heartbeats(client), name=f"{self.center}-heartbeat"),
         }
@@ -182,12 +251,45 @@ class CenterSession:
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._serving_halt = None
             await cancel_and_wait(tasks)
         for task in done:
-            if task is not stop_waiter and (exc := task.exception()) is not None:
+            if task not in (stop_waiter, halt_waiter) and (exc := task.exception()) is not None:
                 raise exc
         self.connected.clear()
+        if self._mode == "frozen":
+            await self._hang(client, stop)
+        if self._mode != "running":
+            await self._cut(client)
+            return
         await self._goodbye(client)
+
+    async def _hang(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        """Frozen: no keepalive pings either, until ``drop`` or ``stop``."""
+        log.info(
+            "center %s: frozen (no messages, no keepalive pings)", self.center, extra=self._extra
+        )
+        pinger = client._misc_task  # aiomqtt has no API to stop keepalive pings
+        if pinger is not None:
+            pinger.cancel()
+        while self._mode == "frozen" and not stop.is_set():
+            self._halted.clear()
+            await _first_of(stop, self._halted)
+
+    async def _cut(self, client: aiomqtt.Client) -> None:
+        """Close the socket without a DISCONNECT (the broker publishes the will)."""
+        log.info(
+            "center %s: connection cut without a DISCONNECT (the broker publishes the will)",
+            self.center,
+            extra=self._extra,
+        )
+        sock = client._client.socket()  # aiomqtt has no API to drop a connection uncleanly
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(DROP_TIMEOUT_S):
+                await asyncio.shield(client._disconnected)
 
     async def _goodbye(self, client: aiomqtt.Client) -> None:
         goodbye = CenterState(
@@ -203,9 +305,9 @@ class CenterSession:
                 encode(goodbye),
                 qos=1,
                 retain=True,
-                timeout=GOODBYE_TIMEOUT_S,
+                timeout=self.timing.goodbye_timeout_s,
             )
-            log.info("published offline (shutdown)", extra=self._extra)
+            log.log(self._lifecycle_level, "published offline (shutdown)", extra=self._extra)
         except aiomqtt.MqttError as exc:
             log.warning("could not publish offline (shutdown): %s", exc, extra=self._extra)
 
@@ -232,11 +334,14 @@ class CenterSession:
         await client.publish(
             center_topic(self.center, kind), encode(payload), qos=QOS[kind], retain=RETAIN[kind]
         )
+        if self._on_publish is not None:
+            self._on_publish(kind)
 
     async def _heartbeats(self, client: aiomqtt.Client) -> None:
         interval = self.timing.heartbeat_interval_s
         due = time.monotonic()
         while True:
+            self.heartbeat_lag_s = max(0.0, time.monotonic() - due)
             beat = Heartbeat(session=self.session, seq=next(self._seq), ts=time.time())
             await self._publish(client, MessageKind.HEARTBEAT, beat)
             due = _next_due(due, interval)
@@ -273,11 +378,15 @@ class CenterSession:
         if self._last_probes is not None:
             await self._publish_links(client, self._last_probes)
         due = time.monotonic()
+        poked = False
         while True:
             probes = tuple(await self._probes())
             await self._publish_links(client, probes)
-            due = _next_due(due, self.timing.probe_interval_s)
-            await asyncio.sleep(due - time.monotonic())
+            if not poked:
+                due = _next_due(due, self.timing.probe_interval_s)
+            self._probe_soon.clear()
+            # ``probe_now`` ends the wait early; the schedule stays as it was.
+            poked = await _set_within(self._probe_soon, due - time.monotonic())
 
     async def _publish_links(self, client: aiomqtt.Client, probes: tuple[Probe, ...]) -> None:
         self._last_probes = probes
@@ -301,6 +410,26 @@ async def cancel_and_wait(tasks: set[asyncio.Task[Any]] | set[asyncio.Future[Any
     for task in tasks:
         if not task.cancelled():
             task.exception()  # retrieved, so asyncio does not log it as never retrieved
+
+
+async def _set_within(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait up to ``timeout_s`` for ``event``; whether it is set (cheap: no extra task)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(max(0.0, timeout_s)):
+            await event.wait()
+    return event.is_set()
+
+
+async def _first_of(*events: asyncio.Event, timeout_s: float | None = None) -> bool:
+    """Wait until any of ``events`` is set (``True``) or ``timeout_s`` has passed (``False``)."""
+    if not any(event.is_set() for event in events):
+        waiters = {asyncio.ensure_future(event.wait()) for event in events}
+        try:
+            await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+    return any(event.is_set() for event in events)
 
 
 def _next_due(previous: float, interval: float) -> float:

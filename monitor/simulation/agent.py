@@ -1,9 +1,11 @@
-"""One simulated center's agent: its own MQTT client, will, session and publishing schedule.
+"""One simulated center's agent: the real agent's session fed by the simulated world.
 
-It speaks the real wire protocol (``agents.protocol``) through the real broker, so killing or
-freezing it looks to the broker and the aggregator exactly like a real agent failing: a stopped
-agent's connection is cut without a DISCONNECT (the broker publishes its will), a frozen one
-keeps its connection but sends nothing, not even keepalive pings.
+Each simulated center runs an :class:`agents.session.CenterSession` (the real agent's MQTT
+session: will, birth, heartbeats, capacity and link reports, reconnects, goodbye) with synthetic
+capacity (``capacity``) and probe results (``network``). This module only follows the fault
+model: a stopped agent's session is dropped without a DISCONNECT (the broker publishes its will),
+a frozen one keeps its connection but sends nothing, not even keepalive pings, and an agent that
+comes back (heal) starts a new session, as a restarted process would.
 """
 
 from __future__ import annotations
@@ -12,28 +14,15 @@ import asyncio
 import contextlib
 import logging
 import random
-import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import aiomqtt
-
 from agents.broker import BrokerAddress, backoff_delays
-from agents.protocol import (
-    QOS,
-    RETAIN,
-    Capacity,
-    CenterState,
-    Heartbeat,
-    LinkReport,
-    MessageKind,
-    Payload,
-    ProtocolError,
-    center_topic,
-    encode,
-)
+from agents.capacity import CapacityReading
+from agents.protocol import MessageKind, Probe
+from agents.session import CenterSession, SessionTiming
 from monitor.registry import CenterSpec
 from monitor.simulation.capacity import CapacityDrift
 from monitor.simulation.network import SimulatedNetwork
@@ -41,6 +30,8 @@ from monitor.simulation.network import SimulatedNetwork
 logger = logging.getLogger(__name__)
 
 AGENT_NAME = "dcmon-simulated-agent/0.1"
+RECONNECT_BASE_S = 0.5
+RECONNECT_CAP_S = 10.0
 PUBLISH_TIMEOUT_S = 10.0
 
 
@@ -58,6 +49,20 @@ class Timing:
         """MQTT keepalive: the broker fires the will after 1.5 x this, inside the window."""
         window = self.heartbeat_misses * self.heartbeat_interval_s
         return max(1, int(window / 1.5))
+
+    def session_timing(self) -> SessionTiming:
+        """The session intervals: capacity drifts all the time, so it is read once per report."""
+        return SessionTiming(
+            heartbeat_interval_s=self.heartbeat_interval_s,
+            capacity_interval_s=self.capacity_interval_s,
+            capacity_check_interval_s=self.capacity_interval_s,
+            probe_interval_s=self.probe_interval_s,
+            keepalive_s=self.keepalive_s,
+            reconnect_base_s=RECONNECT_BASE_S,
+            reconnect_cap_s=RECONNECT_CAP_S,
+            broker_timeout_s=PUBLISH_TIMEOUT_S,
+            goodbye_timeout_s=PUBLISH_TIMEOUT_S,
+        )
 
 
 @dataclass
@@ -94,226 +99,105 @@ class SimulatedAgent:
         self._network = network
         self._broker = broker
         self._timing = timing
+        self._session_timing = timing.session_timing()
         self._stats = stats
         self._rng = rng
         self._clock = clock
         self._capacity = CapacityDrift.for_center(center, rng)
         self._wake = asyncio.Event()
-        self._probe_now = False
-        self._stopping = False
-        self._session = 0
-        self._seq = 0
-        self.connected = False
+        self._stop = asyncio.Event()
+        self._session: CenterSession | None = None
+        self._last_session = 0
+        self._failures = 0
+        self._frozen = False
 
     @property
     def id(self) -> str:
         """The center id."""
         return self.center.id
 
+    @property
+    def connected(self) -> bool:
+        """Whether the agent's session is up (born, publishing)."""
+        return self._session is not None and self._session.connected.is_set()
+
+    @property
+    def failures(self) -> int:
+        """Broker connections that failed or were lost, over all sessions so far."""
+        live = self._session.failures if self._session is not None else 0
+        return self._failures + live
+
     def poke(self) -> None:
-        """The world changed for this agent: re-check faults and probe at once."""
-        self._probe_now = True
+        """The world changed for this agent: follow the fault model now, and probe at once."""
+        session = self._session
+        if session is not None:
+            if not self._network.agent_runs(self.id):
+                logger.info("simulated agent %s: killed", self.id, extra={"center": self.id})
+                session.drop()
+            elif self._network.agent_frozen(self.id):
+                self._frozen = True
+                session.freeze()
+            elif self._frozen:
+                session.drop()  # healed: the hung process is killed, then restarted
+            else:
+                session.probe_now()
         self._wake.set()
 
     def stop(self) -> None:
         """Ask the agent to say goodbye and disconnect."""
-        self._stopping = True
+        self._stop.set()
         self._wake.set()
 
-    async def _sleep(self, delay_s: float) -> None:
-        """Sleep up to ``delay_s``, waking early when poked."""
-        if delay_s > 0 and not self._wake.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay_s):
-                    await self._wake.wait()
-        self._wake.clear()
-
-    def _runnable(self) -> bool:
-        return self._network.agent_runs(self.id) and not self._network.agent_frozen(self.id)
-
     async def run(self) -> None:
-        """Connect, publish, and reconnect with backoff until stopped; follow injected faults."""
-        delays = backoff_delays(base_s=0.5, cap_s=10.0, rng=self._rng)
-        while not self._stopping:
-            if not self._runnable():
-                await self._sleep(3600)
+        """Run sessions until stopped: one per agent (re)start, following injected faults."""
+        delays = backoff_delays(RECONNECT_BASE_S, RECONNECT_CAP_S, rng=self._rng)
+        while not self._stop.is_set():
+            if not self._network.agent_runs(self.id) or self._network.agent_frozen(self.id):
+                await self._until_poked()
                 continue
+            session = self._new_session()
             try:
-                async with self._connect() as client:
-                    self.connected = True
-                    delays = backoff_delays(base_s=0.5, cap_s=10.0, rng=self._rng)
-                    await self._serve(client)
-            except aiomqtt.MqttError as exc:
-                self._stats.errors += 1
-                delay = next(delays)
-                logger.info(
-                    "simulated agent %s: broker connection failed (%s); retrying in %.1f s",
-                    self.id,
-                    exc,
-                    delay,
-                    extra={"center": self.id},
-                )
-                await self._sleep(delay)
+                await session.run(self._stop)
             except Exception:
                 # A bug in one simulated agent must not silently end it: log, back off, go on.
                 self._stats.errors += 1
                 logger.exception("simulated agent %s failed", self.id, extra={"center": self.id})
-                await self._sleep(next(delays))
+                await self._until_poked(next(delays))
             finally:
-                self.connected = False
+                self._failures += session.failures
+                self._session = None
 
-    def _connect(self) -> aiomqtt.Client:
-        self._session = max(self._session + 1, int(self._clock() * 1000))
-        self._seq = 0
-        will = CenterState(
-            center=self.id,
-            status="offline",
-            session=self._session,
-            ts=self._clock(),
-            reason="lost",
-        )
-        topic = center_topic(self.id, MessageKind.STATE)
-        return aiomqtt.Client(
-            self._broker.host,
-            self._broker.port,
-            username=self._broker.username,
-            password=self._broker.password,
-            tls_context=self._broker.ssl_context(),
-            identifier=f"dcmon-sim-{self.id}",
-            keepalive=self._timing.keepalive_s,
-            will=aiomqtt.Will(topic, encode(will), qos=1, retain=True),
-            clean_session=True,
-        )
-
-    async def _publish(self, client: aiomqtt.Client, kind: MessageKind, payload: Payload) -> None:
-        try:
-            data = encode(payload)
-        except ProtocolError as exc:
-            # A real agent would not send it either; the simulation goes on without it.
-            self._stats.errors += 1
-            logger.warning(
-                "simulated agent %s: %s message not sent: %s",
-                self.id,
-                kind.value,
-                exc,
-                extra={"center": self.id},
-            )
-            return
-        await client.publish(
-            center_topic(self.id, kind),
-            data,
-            qos=QOS[kind],
-            retain=RETAIN[kind],
-            timeout=PUBLISH_TIMEOUT_S,
-        )
-        self._stats.published[kind.value] += 1
-
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
-
-    async def _serve(self, client: aiomqtt.Client) -> None:
-        timing = self._timing
-        birth = CenterState(
-            center=self.id,
-            status="online",
-            session=self._session,
-            ts=self._clock(),
-            heartbeat_interval_s=timing.heartbeat_interval_s,
-            probe_interval_s=timing.probe_interval_s,
+    def _new_session(self) -> CenterSession:
+        """A restarted agent process: a new session number, larger than any before."""
+        self._last_session = max(self._last_session + 1, int(self._clock() * 1000))
+        self._frozen = False
+        self._session = CenterSession(
+            self._broker,
+            self.id,
+            self._session_timing,
+            capacity=self._read_capacity,
+            probes=self._probe_round,
             agent=AGENT_NAME,
+            session=self._last_session,
+            on_publish=self._published,
+            log_lifecycle=False,
         )
-        await self._publish(client, MessageKind.STATE, birth)
-        loop = asyncio.get_running_loop()
-        next_heartbeat = next_probe = next_capacity = loop.time()
-        while True:
-            if self._stopping:
-                await self._say_goodbye(client)
-                return
-            if not self._network.agent_runs(self.id):
-                await self._crash(client)
-                return
-            if self._network.agent_frozen(self.id):
-                await self._hang(client)
-                return
-            now = loop.time()
-            if now >= next_heartbeat:
-                self._note_lag(now - next_heartbeat)
-                await self._publish(client, MessageKind.HEARTBEAT, self._heartbeat())
-                next_heartbeat = _advance(next_heartbeat, timing.heartbeat_interval_s, now)
-            if now >= next_capacity:
-                await self._publish(client, MessageKind.CAPACITY, self._capacity_report())
-                next_capacity = _advance(next_capacity, timing.capacity_interval_s, now)
-            if now >= next_probe or self._probe_now:
-                self._probe_now = False
-                await self._publish(client, MessageKind.LINKS, self._link_report())
-                next_probe = _advance(next_probe, timing.probe_interval_s, now)
-            await self._sleep(min(next_heartbeat, next_probe, next_capacity) - loop.time())
+        return self._session
 
-    def _note_lag(self, lag_s: float) -> None:
-        self._stats.max_lag_s = max(self._stats.max_lag_s, lag_s)
+    async def _until_poked(self, timeout_s: float | None = None) -> None:
+        """Wait for a poke (or ``timeout_s``), then clear it."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._wake.wait()
+        self._wake.clear()
 
-    def _heartbeat(self) -> Heartbeat:
-        return Heartbeat(session=self._session, seq=self._next_seq(), ts=self._clock())
+    async def _read_capacity(self) -> CapacityReading:
+        return CapacityReading(**self._capacity.report(self._clock()))
 
-    def _capacity_report(self) -> Capacity:
-        now = self._clock()
-        resources = self._capacity.report(now)
-        return Capacity(
-            session=self._session,
-            seq=self._next_seq(),
-            ts=now,
-            cpu_cores=resources.get("cpu_cores"),
-            gpus=resources.get("gpus"),
-            memory_bytes=resources.get("memory_bytes"),
-            storage_bytes=resources.get("storage_bytes"),
-        )
+    async def _probe_round(self) -> Sequence[Probe]:
+        return self._network.probes(self.id, self.neighbours, self._clock())
 
-    def _link_report(self) -> LinkReport:
-        now = self._clock()
-        return LinkReport(
-            session=self._session,
-            seq=self._next_seq(),
-            ts=now,
-            probes=self._network.probes(self.id, self.neighbours, now),
-        )
-
-    async def _say_goodbye(self, client: aiomqtt.Client) -> None:
-        goodbye = CenterState(
-            center=self.id,
-            status="offline",
-            session=self._session,
-            ts=self._clock(),
-            reason="shutdown",
-        )
-        with contextlib.suppress(aiomqtt.MqttError):
-            await self._publish(client, MessageKind.STATE, goodbye)
-
-    async def _crash(self, client: aiomqtt.Client) -> None:
-        """Cut the connection without a DISCONNECT, as a killed process would: the will fires."""
-        logger.info("simulated agent %s: killed", self.id, extra={"center": self.id})
-        paho = client._client  # aiomqtt exposes no way to drop a connection uncleanly
-        sock = paho.socket()
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        disconnected = client._disconnected
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(5):
-                await asyncio.shield(disconnected)
-
-    async def _hang(self, client: aiomqtt.Client) -> None:
-        """Do nothing, not even keepalive pings, until unfrozen; then restart (new session)."""
-        logger.info("simulated agent %s: frozen", self.id, extra={"center": self.id})
-        misc = client._misc_task
-        if misc is not None:
-            misc.cancel()
-        while self._network.agent_frozen(self.id) and not self._stopping:
-            await self._sleep(3600)
-        await self._crash(client)
-
-
-def _advance(due: float, interval: float, now: float) -> float:
-    """The next due time after ``due``; skips missed slots instead of bursting to catch up."""
-    due += interval
-    return due if due > now else now + interval
+    def _published(self, kind: MessageKind) -> None:
+        self._stats.published[kind.value] += 1
+        if kind is MessageKind.HEARTBEAT and self._session is not None:
+            self._stats.max_lag_s = max(self._stats.max_lag_s, self._session.heartbeat_lag_s)

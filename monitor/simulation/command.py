@@ -108,7 +108,8 @@ async def _simulate(registry: Registry, url: str, args: argparse.Namespace, timi
                 print(
                     f"{simulator.connected_agents()}/{len(simulator.agents)} agents connected, "
                     f"{rate:.0f} msg/s (total {stats.total}), "
-                    f"max schedule lag {stats.max_lag_s:.2f} s, {stats.errors} connection errors",
+                    f"max schedule lag {stats.max_lag_s:.2f} s, "
+                    f"{simulator.connection_errors()} connection errors",
                     flush=True,
                 )
             elapsed = time.monotonic() - started

@@ -119,6 +119,10 @@ class Simulator:
         for center in affected:
             self.agents[center].poke()
 
+    def connection_errors(self) -> int:
+        """Broker connections of the agents that failed or were lost, plus simulation errors."""
+        return self.stats.errors + sum(agent.failures for agent in self.agents.values())
+
     def connected_agents(self) -> int:
         """How many agents hold a broker connection right now."""
         return sum(agent.connected for agent in self.agents.values())
