@@ -121,7 +121,7 @@ class Alertmanager(Daemon):
                 "--cluster.listen-address=",
             ]
         )
-        wait_until(lambda: self.ready("/-/ready"), timeout_s=30)
+        wait_until(lambda: self.ready("/-/ready"), timeout_s=60)
 
     def alerts(self) -> list[dict[str, Any]]:
         """Every alert Alertmanager holds, active, silenced and inhibited alike."""
@@ -159,7 +159,7 @@ class Prometheus(Daemon):
                 "--rules.alert.resend-delay=1s",
             ]
         )
-        wait_until(lambda: self.ready("/-/ready"), timeout_s=30)
+        wait_until(lambda: self.ready("/-/ready"), timeout_s=60)
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """Instant query; raises ``AssertionError`` with Prometheus's message on a query error."""

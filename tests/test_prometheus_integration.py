@@ -16,7 +16,8 @@ from tests.dashboard_queries import prometheus_queries, variable_queries
 from tests.monitoring_stack import Alertmanager, Daemon, Prometheus, http_json, http_text
 from tests.services import Mosquitto, wait_until
 
-pytestmark = pytest.mark.integration
+# Starts Prometheus, Alertmanager, an aggregator and 72 agents: generous on a loaded machine.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 TOPOLOGY = REPO / "config" / "topology.yaml"
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -76,7 +77,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "--probe-fresh=5",
             ]
         )
-        wait_until(lambda: aggregator.ready("/healthz"), timeout_s=30)
+        wait_until(lambda: aggregator.ready("/healthz"), timeout_s=60)
         federation = subprocess.Popen(
             [sys.executable, "-m", "tests.simulated_federation", broker.url, str(TOPOLOGY)],
             stdin=subprocess.PIPE,
@@ -95,7 +96,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             result = prometheus.query('dcmon_federation_centers{status="connected"} == 72')
             return bool(result)
 
-        wait_until(all_connected, timeout_s=40, interval_s=0.5)
+        wait_until(all_connected, timeout_s=60, interval_s=0.5)
         yield running
     finally:
         if federation is not None:
