@@ -152,10 +152,14 @@ class Aggregator:
             ("engine", self.last_evaluation_error),
         ]
 
+    async def metrics_parts(self) -> list[bytes]:
+        """The ``/metrics`` exposition as blobs to send in order: the cached snapshot part, then
+        the live counters (not joined: at 10,000 centers that would copy ~25 MB per scrape)."""
+        return [*await self.exposition.parts(), generate_latest(self.metrics_registry)]
+
     async def metrics_text(self) -> bytes:
-        """The whole ``/metrics`` exposition: the cached snapshot part and the live counters."""
-        snapshot_text = await self.exposition.text()
-        return snapshot_text + generate_latest(self.metrics_registry)
+        """The whole ``/metrics`` exposition in one piece."""
+        return b"".join(await self.metrics_parts())
 
     # --- the engine's input side (ingest calls these) -----------------------------------------
 
