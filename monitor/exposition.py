@@ -94,9 +94,8 @@ class _FamilyFormat:
         """Append the lines of ``samples`` to ``out``."""
         template, order = self.template, self.order
         for labels, value in samples:
-            if order is not None:
-                labels = tuple(labels[i] for i in order)
-            out.append(template % (*map(_escape, labels), go_float(value)))
+            ordered = labels if order is None else tuple(labels[i] for i in order)
+            out.append(template % (*map(_escape, ordered), go_float(value)))
 
 
 @dataclass(slots=True)

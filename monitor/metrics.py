@@ -306,9 +306,7 @@ def probe_pairs(registry: Registry) -> tuple[tuple[str, str], ...]:
     return tuple((source, target) for source, peers in neighbours.items() for target in peers)
 
 
-def registered_probes(
-    snapshot: Snapshot, pairs: Sequence[tuple[str, str]]
-) -> Iterator[ProbeView]:
+def registered_probes(snapshot: Snapshot, pairs: Sequence[tuple[str, str]]) -> Iterator[ProbeView]:
     """The snapshot's probes between registry neighbours, in the order of ``pairs``."""
     probes = snapshot.probes
     for pair in pairs:
