@@ -25,7 +25,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from monitor.metrics import (
     CENTER_FAMILIES,
@@ -112,7 +112,7 @@ class _Group:
 
     formats: list[_FamilyFormat]
     keys: tuple[object, ...]
-    views_of: Callable[[Snapshot], Mapping[object, View]]
+    views_of: Callable[[Snapshot], Mapping[Any, View]]
     samples: SamplesOf
     chunks: list[_Chunk | None] = field(default_factory=list)
 
@@ -260,6 +260,7 @@ class ExpositionCache:
         self._lock = asyncio.Lock()
         self._pending: asyncio.Task[list[bytes]] | None = None
         self.last_render_s = 0.0
+        self._rendered_at = 0.0
 
     def refresh(self) -> None:
         """Start rendering the current snapshot in the background (called after evaluations)."""
@@ -268,7 +269,17 @@ class ExpositionCache:
         except RuntimeError:  # no loop (a synchronous caller): the next scrape renders
             return
         if self._pending is None or self._pending.done():
-            self._pending = loop.create_task(self.parts(), name="dcmon-metrics-render")
+            # Background renders take at most half of the loop's time (a scrape still gets the
+            # newest generation: it renders whatever is missing itself).
+            delay = self._rendered_at + self.last_render_s - time.perf_counter()
+            self._pending = loop.create_task(
+                self._render_after(max(0.0, delay)), name="dcmon-metrics-render"
+            )
+
+    async def _render_after(self, delay: float) -> list[bytes]:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return await self.parts()
 
     async def parts(self) -> list[bytes]:
         """The exposition of the current snapshot as blobs, rendering it if not cached yet."""
@@ -281,7 +292,8 @@ class ExpositionCache:
                 started = time.perf_counter()
                 self._parts = await self._exposition.render_sliced(snapshot)
                 self._generation = snapshot.generation
-                self.last_render_s = time.perf_counter() - started
+                self._rendered_at = time.perf_counter()
+                self.last_render_s = self._rendered_at - started
                 logger.debug(
                     "rendered metrics of generation %d in %.1f ms",
                     snapshot.generation,
