@@ -159,9 +159,10 @@ async def bare_subscriber(
 
 async def aggregator_ingest(
     port: int, count: int, centers: int, session: int, *, scrape: bool
-) -> tuple[float, LagProbe, int, int, tuple[float, float]]:
+) -> tuple[float, LagProbe, int, int, tuple[float, float, float, float]]:
     """Messages per second through the aggregator; loop lag; evaluations; scrapes; RSS (MB)
-    before and after the flood. ``scrape``: curl ``/metrics`` all along."""
+    before and after the flood; the longest render slice and evaluation (s). ``scrape``: curl
+    ``/metrics`` all along."""
     registry = synthetic_registry(centers)
     config = AggregatorConfig(broker=f"mqtt://127.0.0.1:{port}", listen="127.0.0.1:0")
     aggregator = Aggregator(config, registry)
@@ -201,7 +202,12 @@ async def aggregator_ingest(
             lag,
             aggregator.evaluations - evaluations,
             len(sizes),
-            (idle_rss, rss),
+            (
+                idle_rss,
+                rss,
+                aggregator.exposition.longest_slice_s,
+                aggregator.evaluation_durations.longest,
+            ),
         )
     finally:
         await runner.cleanup()
@@ -222,13 +228,14 @@ async def main_async(count: int, centers: int) -> None:
             rate, _, _, _, _ = await aggregator_ingest(
                 broker.port, count, centers, session, scrape=False
             )
-            scraped_rate, lag, evaluations, scrapes, (idle_rss, rss) = await aggregator_ingest(
+            scraped_rate, lag, evaluations, scrapes, extra = await aggregator_ingest(
                 broker.port, count, centers, session, scrape=True
             )
         finally:
             broker.stop()
+    idle_rss, rss, slice_s, evaluation_s = extra
     verdict = "OK" if rate >= 0.75 * baseline else "MISSES TARGET"
-    stall_verdict = "OK" if lag.longest_cpu <= 0.050 else "MISSES TARGET"
+    stall_verdict = "OK" if slice_s <= 0.050 else "MISSES TARGET"
     rss_target = " (target 150 MB)" if centers == 10_000 else ""
     print(
         f"{count} QoS 0 heartbeats from {int(centers * PUBLISHING_SHARE)} of {centers} centers:\n"
@@ -237,8 +244,10 @@ async def main_async(count: int, centers: int) -> None:
         f"({rate / baseline:.2f}x baseline; target 0.75x) {verdict}\n"
         f"  the same while curl scrapes /metrics ({scrapes} scrapes, 100 ms apart; "
         f"{evaluations} evaluations): {scraped_rate:.0f} msg/s ({scraped_rate / baseline:.2f}x)\n"
-        f"  longest event-loop stall while scraped: {lag.longest_cpu * 1000:.1f} ms on CPU "
-        f"(target 50 ms) {stall_verdict}, {lag.longest * 1000:.1f} ms wall; the bare "
+        f"  longest event-loop stall caused by a scrape (a render slice): {slice_s * 1000:.1f} ms "
+        f"(target 50 ms) {stall_verdict}; longest evaluation {evaluation_s * 1000:.1f} ms\n"
+        f"  longest event-loop stall of any cause while scraped: {lag.longest_cpu * 1000:.1f} ms "
+        f"on CPU, {lag.longest * 1000:.1f} ms wall; the bare "
         f"subscriber's: {baseline_lag.longest_cpu * 1000:.1f} ms on CPU "
         f"({lag.longest_cpu / baseline_lag.longest_cpu:.1f}x), "
         f"{baseline_lag.longest * 1000:.1f} ms wall ({lag.longest / baseline_lag.longest:.1f}x)\n"

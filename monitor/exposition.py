@@ -205,6 +205,8 @@ class SnapshotExposition:
             ),
         )
         self._federation_formats = [_FamilyFormat(f) for f in FEDERATION_FAMILIES]
+        self.longest_slice_s = 0.0
+        """The longest the event loop waited for ``render_sliced`` (for benchmarks)."""
 
     def steps(self, snapshot: Snapshot, parts: list[bytes]) -> Iterator[None]:
         """Render ``snapshot`` into ``parts`` (blobs to concatenate), yielding between chunks."""
@@ -239,9 +241,12 @@ class SnapshotExposition:
         parts: list[bytes] = []
         started = time.perf_counter()
         for _ in self.steps(snapshot, parts):
-            if time.perf_counter() - started >= SLICE_S:
+            now = time.perf_counter()
+            if now - started >= SLICE_S:
+                self.longest_slice_s = max(self.longest_slice_s, now - started)
                 await asyncio.sleep(0)
                 started = time.perf_counter()
+        self.longest_slice_s = max(self.longest_slice_s, time.perf_counter() - started)
         return parts
 
 
@@ -261,6 +266,11 @@ class ExpositionCache:
         self._pending: asyncio.Task[list[bytes]] | None = None
         self.last_render_s = 0.0
         self._rendered_at = 0.0
+
+    @property
+    def longest_slice_s(self) -> float:
+        """The longest the event loop waited for a piece of rendering."""
+        return self._exposition.longest_slice_s
 
     def refresh(self) -> None:
         """Start rendering the current snapshot in the background (called after evaluations)."""

@@ -485,11 +485,13 @@ class EvaluationHistogram:
         self.counts = [0] * len(self.buckets)
         self.count = 0
         self.sum = 0.0
+        self.longest = 0.0
 
     def observe(self, seconds: float) -> None:
         """Record one evaluation."""
         self.count += 1
         self.sum += seconds
+        self.longest = max(self.longest, seconds)
         for i, bound in enumerate(self.buckets):
             if seconds <= bound:
                 self.counts[i] += 1
