@@ -116,10 +116,17 @@ async def _scrape_forever(url: str, sizes: list[int]) -> None:
     """GET ``url`` with curl (another process), pausing 100 ms after each answer."""
     while True:
         process = await asyncio.create_subprocess_exec(
-            "curl", "-sf", url, stdout=asyncio.subprocess.PIPE
+            "curl",
+            "-sf",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{size_download}",
+            url,
+            stdout=asyncio.subprocess.PIPE,
         )
         out, _ = await process.communicate()
-        sizes.append(len(out))
+        sizes.append(int(out or 0))
         await asyncio.sleep(SCRAPE_PAUSE_S)
 
 
