@@ -73,6 +73,26 @@ def test_fast_exposition_equals_prometheus_client_rendering(tmp_path: Path) -> N
     assert fast.render(aggregator.snapshot) == generate_latest(reference)  # from the cache
 
 
+def test_cached_exposition_follows_each_new_snapshot(tmp_path: Path) -> None:
+    """After a center dies and new heartbeats arrive, the cached text still equals the reference."""
+    aggregator = _aggregator(tmp_path)
+    _feed(aggregator)
+    reference = CollectorRegistry(auto_describe=False)
+    SnapshotCollector(lambda: aggregator.snapshot, aggregator.registry, registry=reference)
+    fast = SnapshotExposition(aggregator.registry)
+    before = fast.render(aggregator.snapshot)
+    assert before == generate_latest(reference)
+    will = CenterState(center="prov-d", status="offline", session=1, ts=NOW, reason="lost")
+    assert aggregator.engine.ingest(Message(MessageKind.STATE, "prov-d", will), NOW + 1) is None
+    beat = Heartbeat(session=1, seq=5000, ts=NOW + 1)
+    message = Message(MessageKind.HEARTBEAT, "prov-c", beat)
+    assert aggregator.engine.ingest(message, NOW + 1) is None
+    aggregator.evaluate(NOW + 2)
+    after = fast.render(aggregator.snapshot)
+    assert after != before
+    assert after == generate_latest(reference)
+
+
 async def test_metrics_pass_promtool_check_metrics(tmp_path: Path) -> None:
     """The whole /metrics text passes the real `promtool check metrics`."""
     aggregator = _aggregator(tmp_path)
