@@ -165,6 +165,9 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": METRICS_CONTENT_TYPE})
     response.content_length = sum(len(part) for part in parts)
     await response.prepare(request)
+    if request.method == "HEAD":
+        await response.write_eof()
+        return response
     # Sent in pieces of about METRICS_WRITE_BYTES: few awaits, and no second copy of the body.
     batch: list[bytes] = []
     size = 0
