@@ -1,11 +1,20 @@
-"""Fast text exposition of the snapshot metrics, cached per entity between snapshots.
+"""Fast text exposition of the snapshot metrics, rendered on the event loop in small slices.
 
-prometheus-client's ``generate_latest`` builds a ``Sample`` object per series and takes about a
-second for 10,000 centers; this renderer writes the same bytes (same families, same order, same
-number formatting, label names sorted) straight from the schema in ``monitor.metrics`` and reuses
-the text of every center, link and probe whose view did not change since the previous snapshot.
-``ExpositionCache`` runs it in a worker thread once per snapshot generation, so a scrape serves
-ready-made bytes and never holds the event loop.
+prometheus-client's ``generate_latest`` builds a ``Sample`` object per series and takes seconds
+for 10,000 centers; this renderer writes the same bytes (same families, same order, same number
+formatting, label names sorted) from the same sample functions of ``monitor.metrics``.
+
+The exposition is family-major (every center's ``dcmon_center_up``, then every center's
+``dcmon_center_status`` …), so the cache is too: the entities of each group (centers, links,
+probe pairs, in a fixed registry order) are cut into chunks, and each chunk keeps the views it
+was rendered from and one UTF-8 blob per family. A chunk whose views are the very objects of the
+previous snapshot (the engine reuses unchanged views) costs one tuple comparison; in a chunk that
+changed, only the families whose samples changed are rendered again. The cache therefore holds
+about one copy of the exposition, as bytes, and no per-series strings.
+
+``ExpositionCache`` renders once per snapshot generation as a coroutine that yields to the event
+loop every few milliseconds (no thread, so no GIL held against ingest), and hands a scrape the
+list of blobs to stream.
 """
 
 from __future__ import annotations
@@ -14,33 +23,42 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from monitor.metrics import (
     CENTER_FAMILIES,
     FEDERATION_FAMILIES,
     LINK_FAMILIES,
     PROBE_FAMILIES,
+    CapacitySums,
     Family,
     Sample,
     center_samples,
     federation_samples,
     link_samples,
+    probe_pairs,
     probe_samples,
-    registered_probes,
 )
-from monitor.model import CenterView, LinkKey, LinkView, ProbeView, Snapshot
+from monitor.model import Snapshot
 from monitor.registry import Registry
 
 logger = logging.getLogger(__name__)
 
-K = TypeVar("K")
-V = TypeVar("V")
+CHUNK: Final = 32
+"""Entities per cached chunk: small enough that rendering one from scratch takes a few ms."""
+SLICE_S: Final = 0.004
+"""The renderer gives the event loop a turn after about this much work."""
+
+View = object
+SamplesOf = Callable[[int, View | None], list[list[Sample]]]
 
 
 def go_float(value: float) -> str:
     """A sample value formatted as prometheus-client does (Go's shortest form)."""
+    if value == 1.0:
+        return "1.0"
     if value == math.inf:
         return "+Inf"
     if value == -math.inf:
@@ -65,110 +83,175 @@ class _FamilyFormat:
     """Formats the sample lines of one family exactly as ``generate_latest`` does."""
 
     def __init__(self, family: Family) -> None:
-        self.order = sorted(range(len(family.labels)), key=lambda i: family.labels[i])
-        self.label_names = [family.labels[i] for i in self.order]
-        self.name = family.name
+        order = sorted(range(len(family.labels)), key=lambda i: family.labels[i])
+        self.order: tuple[int, ...] | None = None if order == sorted(order) else tuple(order)
+        pairs = ",".join(f'{family.labels[i]}="%s"' for i in order)
+        self.template = f"{family.name}{{{pairs}}} %s\n" if pairs else f"{family.name} %s\n"
         doc = family.doc.replace("\\", r"\\").replace("\n", r"\n")
-        self.header = f"# HELP {family.name} {doc}\n# TYPE {family.name} gauge\n"
+        self.header = f"# HELP {family.name} {doc}\n# TYPE {family.name} gauge\n".encode()
 
-    def lines(self, samples: Sequence[Sample]) -> str:
-        if not samples:
-            return ""
-        out: list[str] = []
-        name = self.name
+    def lines(self, samples: Sequence[Sample], out: list[str]) -> None:
+        """Append the lines of ``samples`` to ``out``."""
+        template, order = self.template, self.order
         for labels, value in samples:
-            if labels:
-                pairs = ",".join(
-                    f'{n}="{_escape(labels[i])}"'
-                    for n, i in zip(self.label_names, self.order, strict=True)
-                )
-                out.append(f"{name}{{{pairs}}} {go_float(value)}\n")
-            else:
-                out.append(f"{name} {go_float(value)}\n")
-        return "".join(out)
+            ordered = labels if order is None else tuple(labels[i] for i in order)
+            out.append(template % (*map(_escape, ordered), go_float(value)))
 
 
-class _EntityCache(Generic[K, V]):
-    """Rendered text per entity, reused while the entity's view compares equal."""
+@dataclass(slots=True)
+class _Chunk:
+    """A run of entities: the views it was rendered from and one blob per family."""
 
-    def __init__(self, formats: Sequence[_FamilyFormat]) -> None:
-        self.formats = formats
-        self.entries: dict[K, tuple[V, list[str]]] = {}
+    views: tuple[View | None, ...]
+    blobs: list[bytes]
 
-    def render(
-        self, items: Sequence[tuple[K, V]], samples: Callable[[K, V], list[list[Sample]]]
-    ) -> list[list[str]]:
-        """Text per family (a list of chunks each), for ``items`` in order."""
-        fresh: dict[K, tuple[V, list[str]]] = {}
-        columns: list[list[str]] = [[] for _ in self.formats]
-        for key, view in items:
-            cached = self.entries.get(key)
-            if cached is not None and (cached[0] is view or cached[0] == view):
-                chunks = cached[1]
-            else:
-                per_family = samples(key, view)
-                chunks = [f.lines(s) for f, s in zip(self.formats, per_family, strict=True)]
-            fresh[key] = (view, chunks)
-            for column, chunk in zip(columns, chunks, strict=True):
-                if chunk:
-                    column.append(chunk)
-        self.entries = fresh
-        return columns
+
+@dataclass(slots=True)
+class _Group:
+    """Centers, links or probe pairs: a fixed list of entities and their families."""
+
+    formats: list[_FamilyFormat]
+    keys: tuple[object, ...]
+    views_of: Callable[[Snapshot], Mapping[Any, View]]
+    samples: SamplesOf
+    chunks: list[_Chunk | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.chunks = [None] * math.ceil(len(self.keys) / CHUNK)
+
+    def render(self, snapshot: Snapshot, parts: list[bytes]) -> Iterator[None]:
+        """Bring every chunk up to ``snapshot``, yielding after each rendered chunk; then append
+        the group's families (header and blobs) to ``parts``."""
+        views_by_key = self.views_of(snapshot)
+        for number, chunk in enumerate(self.chunks):
+            start = number * CHUNK
+            views = tuple(map(views_by_key.get, self.keys[start : start + CHUNK]))
+            if chunk is not None and chunk.views == views:
+                chunk.views = views  # equal: keep the newest objects, so identity hits next time
+                continue
+            self.chunks[number] = self._render_chunk(start, views, chunk)
+            yield
+        for family, fmt in enumerate(self.formats):
+            parts.append(fmt.header)
+            parts.extend(
+                blob for chunk in self.chunks if chunk is not None and (blob := chunk.blobs[family])
+            )
+
+    def _render_chunk(
+        self, start: int, views: tuple[View | None, ...], old: _Chunk | None
+    ) -> _Chunk:
+        samples = self.samples
+        fresh: dict[int, list[list[Sample]]] = {}
+        if old is None:
+            dirty = list(range(len(self.formats)))
+        else:
+            changed: set[int] = set()
+            for i, (view, before) in enumerate(zip(views, old.views, strict=True)):
+                if view is before:
+                    continue
+                now = fresh[i] = samples(start + i, view)
+                was = samples(start + i, before)
+                changed.update(f for f, (a, b) in enumerate(zip(now, was, strict=True)) if a != b)
+            dirty = sorted(changed)
+        blobs = list(old.blobs) if old is not None else [b""] * len(self.formats)
+        if dirty:
+            columns: list[list[str]] = [[] for _ in dirty]
+            for i, view in enumerate(views):
+                per_family = fresh.get(i) or samples(start + i, view)
+                for column, family in zip(columns, dirty, strict=True):
+                    self.formats[family].lines(per_family[family], column)
+            for column, family in zip(columns, dirty, strict=True):
+                blobs[family] = "".join(column).encode()
+        return _Chunk(views, blobs)
 
 
 class SnapshotExposition:
-    """Renders the snapshot families of ``monitor.metrics`` to Prometheus text (not thread-safe)."""
+    """Renders the snapshot families of ``monitor.metrics`` to Prometheus text (one at a time)."""
 
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
-        self._ids = frozenset(registry.center_ids())
-        self._specs = {c.id: c for c in registry.centers}
-        self._link_specs = {lk.key: lk for lk in registry.links}
-        self._center_formats = [_FamilyFormat(f) for f in CENTER_FAMILIES]
-        self._link_formats = [_FamilyFormat(f) for f in LINK_FAMILIES]
-        self._probe_formats = [_FamilyFormat(f) for f in PROBE_FAMILIES]
+        centers = registry.centers
+        links = registry.links
+
+        def center_of(i: int, view: object) -> list[list[Sample]]:
+            return center_samples(centers[i], view)  # type: ignore[arg-type]
+
+        def link_of(i: int, view: object) -> list[list[Sample]]:
+            return link_samples(links[i], view)  # type: ignore[arg-type]
+
+        def probe_of(_i: int, view: object) -> list[list[Sample]]:
+            if view is None:
+                return [[] for _ in PROBE_FAMILIES]
+            return probe_samples(view)  # type: ignore[arg-type]
+
+        self._groups = (
+            _Group(
+                [_FamilyFormat(f) for f in CENTER_FAMILIES],
+                tuple(c.id for c in centers),
+                lambda s: s.centers,
+                center_of,
+            ),
+            _Group(
+                [_FamilyFormat(f) for f in LINK_FAMILIES],
+                tuple(lk.key for lk in links),
+                lambda s: s.links,
+                link_of,
+            ),
+            _Group(
+                [_FamilyFormat(f) for f in PROBE_FAMILIES],
+                probe_pairs(registry),
+                lambda s: s.probes,
+                probe_of,
+            ),
+        )
         self._federation_formats = [_FamilyFormat(f) for f in FEDERATION_FAMILIES]
-        self._centers: _EntityCache[str, CenterView | None] = _EntityCache(self._center_formats)
-        self._links: _EntityCache[LinkKey, LinkView | None] = _EntityCache(self._link_formats)
-        self._probes: _EntityCache[tuple[str, str], ProbeView] = _EntityCache(self._probe_formats)
+        self.longest_slice_s = 0.0
+        """The longest the event loop waited for ``render_sliced`` (for benchmarks)."""
+
+    def steps(self, snapshot: Snapshot, parts: list[bytes]) -> Iterator[None]:
+        """Render ``snapshot`` into ``parts`` (blobs to concatenate), yielding between chunks."""
+        for group in self._groups:
+            yield from group.render(snapshot, parts)
+        capacity = CapacitySums()
+        centers = self._registry.centers
+        views = snapshot.centers
+        for start in range(0, len(centers), CHUNK * 32):
+            for spec in centers[start : start + CHUNK * 32]:
+                capacity.add(spec.tier, views.get(spec.id))
+            yield
+        for fmt, samples in zip(
+            self._federation_formats,
+            federation_samples(snapshot, self._registry, capacity.by_tier()),
+            strict=True,
+        ):
+            lines: list[str] = []
+            fmt.lines(samples, lines)
+            parts.append(fmt.header)
+            parts.append("".join(lines).encode())
 
     def render(self, snapshot: Snapshot) -> bytes:
-        """The exposition text of ``snapshot`` (UTF-8)."""
-        centers = self._centers.render(
-            [(c.id, snapshot.centers.get(c.id)) for c in self._registry.centers],
-            lambda cid, view: center_samples(self._specs[cid], view),
-        )
-        links = self._links.render(
-            [(lk.key, snapshot.links.get(lk.key)) for lk in self._registry.links],
-            lambda key, view: link_samples(self._link_specs[key], view),
-        )
-        probes = self._probes.render(
-            [((p.source, p.target), p) for p in registered_probes(snapshot, self._ids)],
-            lambda _key, probe: probe_samples(probe),
-        )
-        federation = [
-            [f.lines(s)]
-            for f, s in zip(
-                self._federation_formats,
-                federation_samples(snapshot, self._registry),
-                strict=True,
-            )
-        ]
-        parts: list[str] = []
-        for formats, columns in (
-            (self._center_formats, centers),
-            (self._link_formats, links),
-            (self._probe_formats, probes),
-            (self._federation_formats, federation),
-        ):
-            for fmt, column in zip(formats, columns, strict=True):
-                parts.append(fmt.header)
-                parts.extend(column)
-        return "".join(parts).encode()
+        """The exposition text of ``snapshot`` (UTF-8), rendered in one go."""
+        parts: list[bytes] = []
+        for _ in self.steps(snapshot, parts):
+            pass
+        return b"".join(parts)
+
+    async def render_sliced(self, snapshot: Snapshot) -> list[bytes]:
+        """The exposition of ``snapshot`` as blobs, giving the event loop a turn every few ms."""
+        parts: list[bytes] = []
+        started = time.perf_counter()
+        for _ in self.steps(snapshot, parts):
+            now = time.perf_counter()
+            if now - started >= SLICE_S:
+                self.longest_slice_s = max(self.longest_slice_s, now - started)
+                await asyncio.sleep(0)
+                started = time.perf_counter()
+        self.longest_slice_s = max(self.longest_slice_s, time.perf_counter() - started)
+        return parts
 
 
 class ExpositionCache:
-    """The snapshot exposition, rendered once per snapshot generation in a worker thread.
+    """The snapshot exposition, rendered once per snapshot generation on the event loop.
 
     Renders are serialised; a scrape awaits the render of the newest generation it has seen
     (usually finished already, because ``refresh`` starts one right after every evaluation).
@@ -177,11 +260,17 @@ class ExpositionCache:
     def __init__(self, registry: Registry, snapshot: Callable[[], Snapshot]) -> None:
         self._exposition = SnapshotExposition(registry)
         self._snapshot = snapshot
-        self._text = b""
+        self._parts: list[bytes] = []
         self._generation = -1
         self._lock = asyncio.Lock()
-        self._pending: asyncio.Task[bytes] | None = None
+        self._pending: asyncio.Task[list[bytes]] | None = None
         self.last_render_s = 0.0
+        self._rendered_at = 0.0
+
+    @property
+    def longest_slice_s(self) -> float:
+        """The longest the event loop waited for a piece of rendering."""
+        return self._exposition.longest_slice_s
 
     def refresh(self) -> None:
         """Start rendering the current snapshot in the background (called after evaluations)."""
@@ -190,28 +279,44 @@ class ExpositionCache:
         except RuntimeError:  # no loop (a synchronous caller): the next scrape renders
             return
         if self._pending is None or self._pending.done():
-            self._pending = loop.create_task(self.text(), name="dcmon-metrics-render")
+            # Background renders take at most half of the loop's time (a scrape still gets the
+            # newest generation: it renders whatever is missing itself).
+            delay = self._rendered_at + self.last_render_s - time.perf_counter()
+            self._pending = loop.create_task(
+                self._render_after(max(0.0, delay)), name="dcmon-metrics-render"
+            )
 
-    async def text(self) -> bytes:
-        """The exposition of the current snapshot, rendering it if it is not cached yet."""
+    async def _render_after(self, delay: float) -> list[bytes]:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return await self.parts()
+
+    async def parts(self) -> list[bytes]:
+        """The exposition of the current snapshot as blobs, rendering it if not cached yet."""
         snapshot = self._snapshot()
         if snapshot.generation == self._generation:
-            return self._text
+            return self._parts
         async with self._lock:
             snapshot = self._snapshot()
             if snapshot.generation != self._generation:
                 started = time.perf_counter()
-                self._text = await asyncio.to_thread(self._exposition.render, snapshot)
+                self._parts = await self._exposition.render_sliced(snapshot)
                 self._generation = snapshot.generation
-                self.last_render_s = time.perf_counter() - started
+                self._rendered_at = time.perf_counter()
+                self.last_render_s = self._rendered_at - started
                 logger.debug(
                     "rendered metrics of generation %d in %.1f ms",
                     snapshot.generation,
                     self.last_render_s * 1000,
                 )
-            return self._text
+            return self._parts
+
+    async def text(self) -> bytes:
+        """The exposition of the current snapshot."""
+        return b"".join(await self.parts())
 
     async def close(self) -> None:
-        """Wait for a render in progress (threads cannot be cancelled)."""
+        """Stop a render in progress."""
         if self._pending is not None:
+            self._pending.cancel()
             await asyncio.gather(self._pending, return_exceptions=True)

@@ -33,7 +33,7 @@ from monitor.model import (
     RootCause,
     Snapshot,
 )
-from monitor.planner import capacity_totals
+from monitor.planner import counts_capacity
 from monitor.registry import TIERS, CenterSpec, LinkSpec, Registry
 
 Labels = tuple[str, ...]
@@ -293,31 +293,76 @@ def probe_samples(probe: ProbeView) -> list[list[Sample]]:
     return out
 
 
-def registered_probes(snapshot: Snapshot, ids: frozenset[str]) -> Iterator[ProbeView]:
-    """The snapshot's probes whose both ends are registry centers, in a stable order."""
-    for key, probe in snapshot.probes.items():
-        if key[0] in ids and key[1] in ids:
+def probe_pairs(registry: Registry) -> tuple[tuple[str, str], ...]:
+    """Every ``(source, target)`` pair of registry neighbours, in exposition order.
+
+    Registry order of the source, then of the links it is an end of: a fixed order, so the
+    exposition of a probe does not move when the engine rebuilds its view.
+    """
+    neighbours: dict[str, list[str]] = {center: [] for center in registry.center_ids()}
+    for link in registry.links:
+        neighbours[link.a].append(link.b)
+        neighbours[link.b].append(link.a)
+    return tuple((source, target) for source, peers in neighbours.items() for target in peers)
+
+
+def registered_probes(snapshot: Snapshot, pairs: Sequence[tuple[str, str]]) -> Iterator[ProbeView]:
+    """The snapshot's probes between registry neighbours, in the order of ``pairs``."""
+    probes = snapshot.probes
+    for pair in pairs:
+        probe = probes.get(pair)
+        if probe is not None:
             yield probe
+
+
+class CapacitySums:
+    """Capacity the planner counts (connected, live, reported), summed per tier and ``"all"``.
+
+    Centers are added one at a time in registry order, as the planner adds them, so the sums are
+    the same floats; the exposition adds them in slices between event-loop turns.
+    """
+
+    def __init__(self) -> None:
+        self._sums: dict[str, dict[str, tuple[float, float]]] = {t: {} for t in (*TIERS, "all")}
+
+    def add(self, tier: str, view: CenterView | None) -> None:
+        """Count one center of ``tier`` (nothing if its capacity does not count)."""
+        if view is None or not counts_capacity(view):
+            return
+        for sums in (self._sums.setdefault(tier, {}), self._sums["all"]):
+            for name, amount in view.capacity.items():
+                total, available = sums.get(name, (0.0, 0.0))
+                sums[name] = (total + amount.total, available + amount.available)
+
+    def by_tier(self) -> dict[str, dict[str, Resource]]:
+        """Every resource's totals per tier of ``TIERS``, then ``"all"`` (zero when none)."""
+        out: dict[str, dict[str, Resource]] = {}
+        for tier in (*TIERS, "all"):
+            sums = self._sums.get(tier, {})
+            out[tier] = {}
+            for resource in RESOURCES:
+                total, available = sums.get(resource, (0.0, 0.0))
+                out[tier][resource] = Resource(total=total, available=available)
+        return out
 
 
 def capacity_by_tier(snapshot: Snapshot, registry: Registry) -> dict[str, dict[str, Resource]]:
     """Capacity the planner counts (connected, live, reported), per tier and ``"all"``."""
-    totals = capacity_totals(snapshot, registry)
-    out: dict[str, dict[str, Resource]] = {}
-    for tier in (*TIERS, "all"):
-        by_resource = totals.overall if tier == "all" else totals.by_tier.get(tier, {})
-        out[tier] = {}
-        for resource in RESOURCES:
-            amount = by_resource.get(resource)
-            out[tier][resource] = Resource(
-                total=amount.total if amount else 0.0,
-                available=amount.available if amount else 0.0,
-            )
-    return out
+    sums = CapacitySums()
+    for spec in registry.centers:
+        sums.add(spec.tier, snapshot.centers.get(spec.id))
+    return sums.by_tier()
 
 
-def federation_samples(snapshot: Snapshot, registry: Registry) -> list[list[Sample]]:
-    """Samples of every ``FEDERATION_FAMILIES`` entry."""
+def federation_samples(
+    snapshot: Snapshot,
+    registry: Registry,
+    capacity: Mapping[str, Mapping[str, Resource]] | None = None,
+) -> list[list[Sample]]:
+    """Samples of every ``FEDERATION_FAMILIES`` entry (``capacity``: ``capacity_by_tier``'s
+    answer, when the caller summed it already)."""
+    if capacity is None:
+        capacity = capacity_by_tier(snapshot, registry)
     out: list[list[Sample]] = [[] for _ in FEDERATION_FAMILIES]
     causes: Tally[tuple[str, str]] = Tally()
     for spec in registry.centers:
@@ -330,7 +375,7 @@ def federation_samples(snapshot: Snapshot, registry: Registry) -> list[list[Samp
     out[2].extend(((tier,), ratio) for tier, ratio in snapshot.connected_ratio.items())
     out[3].append(((), float(snapshot.partitions)))
     out[4].append(((), float(len(snapshot.core))))
-    for tier, by_resource in capacity_by_tier(snapshot, registry).items():
+    for tier, by_resource in capacity.items():
         for resource, amount in by_resource.items():
             out[5].append(((resource, tier), amount.available))
             out[6].append(((resource, tier), amount.total))
@@ -341,14 +386,14 @@ def snapshot_family_samples(
     snapshot: Snapshot, registry: Registry
 ) -> Iterator[tuple[Family, list[Sample]]]:
     """Every snapshot family with its samples, in exposition order."""
-    ids = frozenset(registry.center_ids())
+    pairs = probe_pairs(registry)
     groups: list[tuple[Sequence[Family], Iterable[list[list[Sample]]]]] = [
         (
             CENTER_FAMILIES,
             (center_samples(c, snapshot.centers.get(c.id)) for c in registry.centers),
         ),
         (LINK_FAMILIES, (link_samples(lk, snapshot.links.get(lk.key)) for lk in registry.links)),
-        (PROBE_FAMILIES, (probe_samples(p) for p in registered_probes(snapshot, ids))),
+        (PROBE_FAMILIES, (probe_samples(p) for p in registered_probes(snapshot, pairs))),
         (FEDERATION_FAMILIES, [federation_samples(snapshot, registry)]),
     ]
     for families, entities in groups:
@@ -440,11 +485,13 @@ class EvaluationHistogram:
         self.counts = [0] * len(self.buckets)
         self.count = 0
         self.sum = 0.0
+        self.longest = 0.0
 
     def observe(self, seconds: float) -> None:
         """Record one evaluation."""
         self.count += 1
         self.sum += seconds
+        self.longest = max(self.longest, seconds)
         for i, bound in enumerate(self.buckets):
             if seconds <= bound:
                 self.counts[i] += 1

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from aiohttp import ClientSession, web
 from prometheus_client import CollectorRegistry, generate_latest
 
 from agents.protocol import (
@@ -20,6 +21,7 @@ from agents.protocol import (
     Resource,
 )
 from monitor.exposition import SnapshotExposition
+from monitor.http import build_app
 from monitor.metrics import SnapshotCollector
 from monitor.registry import parse_registry
 from monitor.service import Aggregator
@@ -71,6 +73,26 @@ def test_fast_exposition_equals_prometheus_client_rendering(tmp_path: Path) -> N
     fast = SnapshotExposition(aggregator.registry)
     assert fast.render(aggregator.snapshot) == generate_latest(reference)
     assert fast.render(aggregator.snapshot) == generate_latest(reference)  # from the cache
+
+
+def test_cached_exposition_follows_each_new_snapshot(tmp_path: Path) -> None:
+    """After a center dies and new heartbeats arrive, the cached text still equals the reference."""
+    aggregator = _aggregator(tmp_path)
+    _feed(aggregator)
+    reference = CollectorRegistry(auto_describe=False)
+    SnapshotCollector(lambda: aggregator.snapshot, aggregator.registry, registry=reference)
+    fast = SnapshotExposition(aggregator.registry)
+    before = fast.render(aggregator.snapshot)
+    assert before == generate_latest(reference)
+    will = CenterState(center="prov-d", status="offline", session=1, ts=NOW, reason="lost")
+    assert aggregator.engine.ingest(Message(MessageKind.STATE, "prov-d", will), NOW + 1) is None
+    beat = Heartbeat(session=1, seq=5000, ts=NOW + 1)
+    message = Message(MessageKind.HEARTBEAT, "prov-c", beat)
+    assert aggregator.engine.ingest(message, NOW + 1) is None
+    aggregator.evaluate(NOW + 2)
+    after = fast.render(aggregator.snapshot)
+    assert after != before
+    assert after == generate_latest(reference)
 
 
 async def test_metrics_pass_promtool_check_metrics(tmp_path: Path) -> None:
@@ -147,3 +169,28 @@ async def test_unregistered_center_creates_no_series(tmp_path: Path) -> None:
     assert reason is RejectReason.UNREGISTERED_CENTER
     aggregator.evaluate(NOW + 1)
     assert b"rogue-center" not in await aggregator.metrics_text()
+
+
+async def test_metrics_endpoint_streams_the_exposition_and_answers_head(tmp_path: Path) -> None:
+    """GET /metrics sends the whole exposition with its length; HEAD sends the headers only."""
+    aggregator = _aggregator(tmp_path)
+    _feed(aggregator, silent="prov-d")
+    runner = web.AppRunner(build_app(aggregator))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
+        async with ClientSession() as session:
+            async with session.get(url) as response:
+                body = await response.read()
+                length = response.headers["Content-Length"]
+            async with session.head(url) as response:
+                assert response.status == 200
+                assert response.headers["Content-Length"] == length
+                assert await response.read() == b""
+    finally:
+        await runner.cleanup()
+    assert int(length) == len(body)
+    assert body.startswith(b"# HELP dcmon_center_info ")
+    assert b"dcmon_aggregator_info{" in body
