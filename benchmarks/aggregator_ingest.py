@@ -30,6 +30,7 @@ from aiohttp import web
 
 from agents.protocol import CenterState, MessageKind, center_topic, decode, encode
 from benchmarks.engine_evaluation import synthetic_registry
+from benchmarks.scrape import curl
 from monitor.config import AggregatorConfig
 from monitor.http import build_app
 from monitor.service import Aggregator
@@ -115,18 +116,7 @@ class LagProbe:
 async def _scrape_forever(url: str, sizes: list[int]) -> None:
     """GET ``url`` with curl (another process), pausing 100 ms after each answer."""
     while True:
-        process = await asyncio.create_subprocess_exec(
-            "curl",
-            "-sf",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{size_download}",
-            url,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        out, _ = await process.communicate()
-        sizes.append(int(out or 0))
+        sizes.append(await curl(url))
         await asyncio.sleep(SCRAPE_PAUSE_S)
 
 

@@ -31,6 +31,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from agents.protocol import Capacity, LinkReport, Message, MessageKind, Probe, Resource
 from benchmarks.engine_evaluation import registry_neighbours, synthetic_registry, warm_engine
+from benchmarks.scrape import curl
 from monitor.config import AggregatorConfig
 from monitor.exposition import SnapshotExposition
 from monitor.http import build_app
@@ -73,24 +74,6 @@ def _cut(aggregator: Aggregator, now: float, seq: int) -> None:
     aggregator.evaluate(now)
 
 
-async def _curl(url: str) -> int:
-    """GET ``url`` from another process (so the client does not share this event loop or this
-    process's memory); the body's size in bytes."""
-    process = await asyncio.create_subprocess_exec(
-        "curl",
-        "-sf",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{size_download}",
-        url,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    out, _ = await process.communicate()
-    assert process.returncode == 0, f"curl {url} failed"
-    return int(out)
-
-
 async def _stall_while(work: asyncio.Future[Any]) -> float:
     """Longest gap between 1 ms ticks of the event loop until ``work`` is done."""
     longest = 0.0
@@ -116,18 +99,18 @@ async def measure(size: int, scrapes: int) -> None:
     port = runner.addresses[0][1]
     url = f"http://127.0.0.1:{port}/metrics"
     try:
-        size_bytes = await _curl(url)  # renders the current generation
+        size_bytes = await curl(url)  # renders the current generation
         latencies = []
         for _ in range(scrapes):
             start = time.perf_counter()
-            await _curl(url)
+            await curl(url)
             latencies.append(time.perf_counter() - start)
         _cut(aggregator, 4.0, 11)  # a new generation: rendered on the loop in slices, scraped
-        work = asyncio.ensure_future(_curl(url))
+        work = asyncio.ensure_future(curl(url))
         stall = await _stall_while(work)
         fresh_start = time.perf_counter()
         _cut(aggregator, 5.0, 12)
-        await _curl(url)
+        await curl(url)
         fresh = time.perf_counter() - fresh_start
     finally:
         await runner.cleanup()
