@@ -294,9 +294,10 @@ def _hold_unproven_during_grace(index: FederationIndex, j: Judging, picture: Pic
 
     After a start or a reconnect, retained link reports restore most of the picture, but a link
     whose reports went stale while the monitor was blind (or that nobody reported yet) is
-    ``unknown``. A center that would reach the core if those unknown links worked is ``unknown``
-    until the grace period ends, rather than ``isolated`` or ``unreachable``: absence of evidence
-    is not a page. Centers with contrary evidence (a down link, a will) are judged as usual.
+    ``unknown``. A center that would reach the core (or reach it redundantly) if those unknown
+    links worked is ``unknown`` until the grace period ends, rather than ``isolated``,
+    ``unreachable`` or ``degraded``: absence of evidence is not a page. Centers with contrary
+    evidence (a down link, a will) are judged as usual.
     """
     if j.grace_start is None or j.blind:
         return
@@ -304,28 +305,34 @@ def _hold_unproven_during_grace(index: FederationIndex, j: Judging, picture: Pic
     if j.now >= end:
         return
     picture.grace_until = end if picture.grace_until is None else min(picture.grace_until, end)
-    held = [c for c in index.ids if picture.status[c] in ("isolated", "unreachable")]
-    if not held:
+    held = [c for c in index.ids if picture.status[c] in ("isolated", "unreachable", "degraded")]
+    unknown_links = [key for key, link in picture.links.items() if link.state == "unknown"]
+    if not held or not unknown_links:
         return
     optimistic = {center: dict(peers) for center, peers in picture.adjacency.items()}
-    for (a, b), link in picture.links.items():
-        if link.state == "unknown":
-            optimistic.setdefault(a, {})[b] = None
-            optimistic.setdefault(b, {})[a] = None
+    for a, b in unknown_links:
+        optimistic.setdefault(a, {})[b] = None
+        optimistic.setdefault(b, {})[a] = None
     graph_live = picture.live | picture.provisional
     forwarding = [c for c in index.ids if c in graph_live or optimistic.get(c)]
     component = components(forwarding, optimistic)
     core = find_core([c for c in index.nationals if c in graph_live], component)
     if not core:
         return
-    core_component = component[core[0]]
+    hoped = resilience(core, optimistic)
+    reach, spof = set(hoped.reach), hoped.nearest_spof
     for center in held:
-        if component.get(center) == core_component:
-            picture.status[center] = "unknown"
-            picture.cause[center] = RootCause("monitor", ())
-            picture.why[center] = (
-                "waiting for fresh link reports since the monitor started or reconnected (grace)"
-            )
+        if center not in reach:
+            continue
+        if picture.status[center] == "degraded" and (
+            center in spof or picture.cause[center] == RootCause("center", (center,))
+        ):
+            continue  # still one failure away (or its own links are poor): really degraded
+        picture.status[center] = "unknown"
+        picture.cause[center] = RootCause("monitor", ())
+        picture.why[center] = (
+            "waiting for fresh link reports since the monitor started or reconnected (grace)"
+        )
 
 
 def _observers(

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from agents.protocol import AggregatorState, Heartbeat, Message, MessageKind, RejectReason
+from agents.protocol import (
+    AggregatorState,
+    Heartbeat,
+    LinkReport,
+    Message,
+    MessageKind,
+    RejectReason,
+)
 from monitor.engine import EngineSettings, MaintenanceWindow, StatusEngine
 from monitor.model import RootCause
 from monitor.registry import load_registry
@@ -370,3 +377,32 @@ def test_start_without_link_reports_is_unknown_in_grace_then_isolated() -> None:
     statuses = feed.status()
     assert statuses["p1"] == "isolated"
     assert statuses["n1"] == "connected"
+
+
+def _reports_except(feed: Feed, quiet: set[str]) -> None:
+    """Every agent heartbeats; all but ``quiet`` also report their probes."""
+    _heartbeats_only(feed)
+    for center in feed.registry.center_ids():
+        if center not in quiet:
+            report = LinkReport(
+                session=feed.sessions[center],
+                seq=feed.next_seq(center),
+                ts=feed.now,
+                probes=feed.probes(center),
+            )
+            feed.send(center, MessageKind.LINKS, report)
+
+
+def test_start_without_an_uplink_report_is_unknown_in_grace_not_degraded() -> None:
+    """An uplink nobody reported yet makes its hub unknown in grace, degraded after."""
+    feed = Feed(sample_registry())
+    feed.now = 1.0
+    quiet = {"n1", "hub-a"}  # the n1--hub-a uplink has no evidence yet; n2--hub-a has
+    _reports_except(feed, quiet)
+    statuses = feed.status()
+    assert statuses["hub-a"] == "unknown"
+    assert statuses["p1"] == "degraded"  # behind hub-a whatever that uplink does
+    while feed.now < WINDOW + 1:
+        feed.now += INTERVAL
+        _reports_except(feed, quiet)
+    assert feed.status()["hub-a"] == "degraded"
