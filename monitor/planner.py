@@ -3,15 +3,17 @@
 Counted capacity is that of centers whose connected flag is 1 and whose agent is live with a
 capacity report of its current session: a silent agent's capacity never counts (a ``stale``
 center included). Candidate paths run over usable links through live and stale centers and
-minimise the path RTT (Dijkstra): per link the mean RTT of its fresh reachable probes, or the
-registry's ``est_rtt_ms`` when no probe measured it (the candidate then says so).
+minimise the path RTT (networkx's Dijkstra): per link the mean RTT of its fresh reachable
+probes, or the registry's ``est_rtt_ms`` when no probe measured it (the candidate says so).
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
+
+import networkx as nx
 
 from agents.protocol import RESOURCES, Resource
 from monitor.model import CenterView, Snapshot
@@ -112,30 +114,24 @@ def capacity_totals(snapshot: Snapshot, registry: Registry) -> CapacityTotals:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Hop:
-    peer: str
-    rtt_s: float
-    estimated: bool
-    bandwidth_gbps: float
-
-
-def _usable_graph(snapshot: Snapshot, registry: Registry) -> dict[str, list[_Hop]]:
+def _usable_graph(snapshot: Snapshot, registry: Registry) -> nx.Graph:
+    """Usable links between forwarding (live or stale) centers, weighted by RTT in seconds."""
     forwarding = {
         center for center, view in snapshot.centers.items() if view.live or view.status == "stale"
     }
     estimates = {link.key: link.est_rtt_ms for link in registry.links}
-    graph: dict[str, list[_Hop]] = {}
+    graph = nx.Graph()
+    graph.add_nodes_from(forwarding)
     for key, link in snapshot.links.items():
         if not link.usable or link.a not in forwarding or link.b not in forwarding:
             continue
         if link.rtt_s is not None:
             rtt, estimated = link.rtt_s, False
         else:
-            est = estimates.get(key)
-            rtt, estimated = ((est or 0.0) / 1000.0, True)
-        graph.setdefault(link.a, []).append(_Hop(link.b, rtt, estimated, link.bandwidth_gbps))
-        graph.setdefault(link.b, []).append(_Hop(link.a, rtt, estimated, link.bandwidth_gbps))
+            rtt, estimated = (estimates.get(key) or 0.0) / 1000.0, True
+        graph.add_edge(
+            link.a, link.b, rtt_s=rtt, estimated=estimated, bandwidth_gbps=link.bandwidth_gbps
+        )
     return graph
 
 
@@ -161,64 +157,33 @@ def find_candidates(  # noqa: PLR0917 - the agreed call shape of the HTTP layer
         raise PlannerError("min", "must not be negative")
     if max_rtt_ms is not None and max_rtt_ms < 0:
         raise PlannerError("max_rtt_ms", "must not be negative")
-    graph = _usable_graph(snapshot, registry)
     origin_view = snapshot.centers[origin]
     if not (origin_view.live or origin_view.status == "stale"):
         return []
-    best: dict[str, float] = {origin: 0.0}
-    previous: dict[str, tuple[str, _Hop]] = {}
-    queue: list[tuple[float, str]] = [(0.0, origin)]
-    done: set[str] = set()
-    while queue:
-        rtt, node = heapq.heappop(queue)
-        if node in done:
-            continue
-        done.add(node)
-        for hop in graph.get(node, ()):
-            reached = rtt + hop.rtt_s
-            if hop.peer not in done and reached < best.get(hop.peer, float("inf")):
-                best[hop.peer] = reached
-                previous[hop.peer] = (node, hop)
-                heapq.heappush(queue, (reached, hop.peer))
+    graph = _usable_graph(snapshot, registry)
+    rtts, paths = nx.single_source_dijkstra(graph, origin, weight="rtt_s")
     found: list[Candidate] = []
-    for center in done:
+    for center, rtt in rtts.items():
         view = snapshot.centers[center]
         amount = view.capacity.get(resource)
         if amount is None or amount.available < minimum or not counts_capacity(view):
             continue
-        if max_rtt_ms is not None and best[center] * 1000.0 > max_rtt_ms:
+        if max_rtt_ms is not None and rtt * 1000.0 > max_rtt_ms:
             continue
-        found.append(_candidate(center, origin, best[center], previous, amount))
+        found.append(_candidate(graph, paths[center], float(rtt), amount))
     found.sort(key=lambda c: (c.path_rtt_s, c.hops, c.center))
     return found
 
 
-def _candidate(
-    center: str,
-    origin: str,
-    rtt_s: float,
-    previous: Mapping[str, tuple[str, _Hop]],
-    amount: Resource,
-) -> Candidate:
-    path = [center]
-    estimated = False
-    bottleneck: float | None = None
-    node = center
-    while node != origin:
-        node, hop = previous[node]
-        path.append(node)
-        estimated = estimated or hop.estimated
-        bottleneck = (
-            hop.bandwidth_gbps if bottleneck is None else min(bottleneck, hop.bandwidth_gbps)
-        )
-    path.reverse()
+def _candidate(graph: nx.Graph, path: list[str], rtt_s: float, amount: Resource) -> Candidate:
+    hops = [graph.edges[a, b] for a, b in pairwise(path)]
     return Candidate(
-        center=center,
+        center=path[-1],
         available=amount.available,
         total=amount.total,
         path=tuple(path),
-        hops=len(path) - 1,
+        hops=len(hops),
         path_rtt_s=rtt_s,
-        rtt_estimated=estimated,
-        bottleneck_bandwidth_gbps=bottleneck,
+        rtt_estimated=any(hop["estimated"] for hop in hops),
+        bottleneck_bandwidth_gbps=min((hop["bandwidth_gbps"] for hop in hops), default=None),
     )
