@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from agents.protocol import RESOURCES, Resource
 from monitor.model import CenterView, Snapshot
 from monitor.registry import Registry
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 class PlannerError(ValueError):
@@ -116,6 +118,10 @@ def capacity_totals(snapshot: Snapshot, registry: Registry) -> CapacityTotals:
 
 def _usable_graph(snapshot: Snapshot, registry: Registry) -> nx.Graph:
     """Usable links between forwarding (live or stale) centers, weighted by RTT in seconds."""
+    # Imported here, not at module level: networkx adds ~22 MB to the aggregator's RSS, paid
+    # only by deployments that ask the planner for candidates.
+    import networkx as nx
+
     forwarding = {
         center for center, view in snapshot.centers.items() if view.live or view.status == "stale"
     }
@@ -161,7 +167,9 @@ def find_candidates(  # noqa: PLR0917 - the agreed call shape of the HTTP layer
     if not (origin_view.live or origin_view.status == "stale"):
         return []
     graph = _usable_graph(snapshot, registry)
-    rtts, paths = nx.single_source_dijkstra(graph, origin, weight="rtt_s")
+    from networkx import single_source_dijkstra
+
+    rtts, paths = single_source_dijkstra(graph, origin, weight="rtt_s")
     found: list[Candidate] = []
     for center, rtt in rtts.items():
         view = snapshot.centers[center]
