@@ -19,6 +19,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
 from agents.protocol import Message, RejectReason
+from agents.session import cancel_and_wait
 from monitor.config import AggregatorConfig
 from monitor.engine import EngineSettings, MaintenanceWindow, StatusEngine
 from monitor.events import EventLog
@@ -236,9 +237,8 @@ class Aggregator:
             async with self.broker:
                 yield self
         finally:
-            self._evaluator.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._evaluator
+            # asyncio.wait_for in Python 3.11 can swallow a cancel: insist until it ends.
+            await cancel_and_wait({self._evaluator})
             self.events.close()
             await self.exposition.close()
 

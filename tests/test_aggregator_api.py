@@ -66,7 +66,11 @@ async def test_api_answers_about_centers_links_topology_and_capacity(
             for center in ("ndc-b", "prov-d"):
                 report = Capacity(session=agents.session, seq=10_000, ts=0.0, gpus=gpus)
                 await agents.client.publish(
-                    center_topic(center, MessageKind.CAPACITY), encode(report), qos=1
+                    # Retained, as the protocol says: the aggregator may still be subscribing.
+                    center_topic(center, MessageKind.CAPACITY),
+                    encode(report),
+                    qos=1,
+                    retain=True,
                 )
             await eventually(lambda: live.statuses()["prov-d"] in {"connected", "degraded"})
             await eventually(
