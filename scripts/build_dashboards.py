@@ -108,6 +108,14 @@ def row(title: str, y: int) -> Json:
     }
 
 
+def organize(*hidden: str, **options: Json) -> Json:
+    """A table "organize" transformation hiding the ``hidden`` fields (plus further options)."""
+    return {
+        "id": "organize",
+        "options": {"excludeByName": dict.fromkeys(hidden, True), **options},
+    }
+
+
 def status_mappings() -> list[Json]:
     """Value mappings colouring a status string."""
     return [
@@ -358,25 +366,20 @@ def overview() -> Json:
             (0, 19, 24, 9),
             [prom(f"dcmon_center_root_cause_info{{{JOB}}}", instant=True, table=True)],
             transformations=[
-                {
-                    "id": "organize",
-                    "options": {
-                        "excludeByName": {
-                            "Time": True,
-                            "Value": True,
-                            "job": True,
-                            "instance": True,
-                            "__name__": True,
-                        },
-                        "indexByName": {
-                            "center": 0,
-                            "status": 1,
-                            "root_cause": 2,
-                            "root_cause_kind": 3,
-                            "why": 4,
-                        },
+                organize(
+                    "Time",
+                    "Value",
+                    "job",
+                    "instance",
+                    "__name__",
+                    indexByName={
+                        "center": 0,
+                        "status": 1,
+                        "root_cause": 2,
+                        "root_cause_kind": 3,
+                        "why": 4,
                     },
-                }
+                )
             ],
             overrides=[
                 {
@@ -581,13 +584,7 @@ def links() -> Json:
                 )
             ],
             transformations=[
-                {
-                    "id": "organize",
-                    "options": {
-                        "excludeByName": {"Time": True, "job": True, "instance": True},
-                        "renameByName": {"Value": "dependents"},
-                    },
-                }
+                organize("Time", "job", "instance", renameByName={"Value": "dependents"})
             ],
         ),
     ]
@@ -627,21 +624,7 @@ def center_detail() -> Json:
             "Why (root cause)",
             (4, 0, 12, 4),
             [prom(f"dcmon_center_root_cause_info{{{center}}}", instant=True, table=True)],
-            transformations=[
-                {
-                    "id": "organize",
-                    "options": {
-                        "excludeByName": {
-                            "Time": True,
-                            "Value": True,
-                            "job": True,
-                            "instance": True,
-                            "center": True,
-                            "__name__": True,
-                        }
-                    },
-                }
-            ],
+            transformations=[organize("Time", "Value", "job", "instance", "center", "__name__")],
             defaults={"noValue": "connected: nothing to explain"},
         ),
         panel(
