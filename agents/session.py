@@ -17,12 +17,13 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import aiomqtt
 
 from agents.broker import BrokerAddress, backoff_delays
 from agents.capacity import CapacityReading
+from agents.lifecycle import cancel_and_wait
 from agents.protocol import (
     QOS,
     RETAIN,
@@ -394,22 +395,6 @@ class CenterSession:
             session=self.session, seq=next(self._seq), ts=time.time(), probes=probes
         )
         await self._publish(client, MessageKind.LINKS, report)
-
-
-async def cancel_and_wait(tasks: set[asyncio.Task[Any]] | set[asyncio.Future[Any]]) -> None:
-    """Cancel tasks and wait until all are done, cancelling again any that swallowed it.
-
-    Python 3.11's ``asyncio.wait_for`` (used by aiomqtt's publish) can drop a cancellation that
-    races with the completion it waits for; a second cancel then ends the task.
-    """
-    pending = {t for t in tasks if not t.done()}
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.1)
-    for task in tasks:
-        if not task.cancelled():
-            task.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
 async def _set_within(event: asyncio.Event, timeout_s: float) -> bool:

@@ -32,8 +32,8 @@ from agents.protocol import CenterState, MessageKind, center_topic, decode, enco
 from benchmarks.engine_evaluation import synthetic_registry
 from benchmarks.scrape import curl
 from monitor.config import AggregatorConfig
-from monitor.http import build_app
-from monitor.service import Aggregator
+from monitor.service.aggregator import Aggregator
+from monitor.service.http import build_app
 from tests.services import Mosquitto
 
 PUBLISHING_SHARE = 0.9

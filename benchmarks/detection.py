@@ -38,7 +38,7 @@ import aiomqtt
 
 from agents.protocol import CenterState, Heartbeat, LinkReport, ProtocolError, decode
 from monitor.config import Thresholds
-from monitor.model import link_key
+from monitor.status.model import link_key
 from tests.agent_federation import AgentTiming, Federation, running_federation, write_federation
 from tests.aggregator_harness import LiveAggregator, aggregator_config
 from tests.services import Mosquitto

@@ -16,9 +16,9 @@ import time
 from typing import Any
 
 from agents.protocol import CenterState, Heartbeat, LinkReport, Message, MessageKind, Probe
-from monitor.engine import EngineSettings, StatusEngine
-from monitor.model import link_key
 from monitor.registry import Registry, parse_registry
+from monitor.status.engine import EngineSettings, StatusEngine
+from monitor.status.model import link_key
 
 TARGETS_S = {1_000: 0.010, 10_000: 0.100, 100_000: 1.5}
 RING = 8

@@ -33,10 +33,10 @@ from agents.protocol import Capacity, LinkReport, Message, MessageKind, Probe, R
 from benchmarks.engine_evaluation import registry_neighbours, synthetic_registry, warm_engine
 from benchmarks.scrape import curl
 from monitor.config import AggregatorConfig
-from monitor.exposition import SnapshotExposition
-from monitor.http import build_app
-from monitor.metrics import SnapshotCollector
-from monitor.service import Aggregator
+from monitor.service.aggregator import Aggregator
+from monitor.service.exposition import SnapshotExposition
+from monitor.service.http import build_app
+from monitor.service.metrics import SnapshotCollector
 
 TARGETS_S = {1_000: 0.020, 10_000: 0.150}
 

@@ -16,8 +16,8 @@ from types import TracebackType
 import aiomqtt
 
 from agents import protocol
+from agents.lifecycle import cancel_and_wait
 from agents.protocol import MessageKind, Payload
-from agents.session import cancel_and_wait
 
 REPO = Path(__file__).resolve().parent.parent
 

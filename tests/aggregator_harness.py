@@ -16,6 +16,7 @@ from typing import Any
 import aiomqtt
 import yaml
 
+from agents.lifecycle import cancel_and_wait
 from agents.protocol import (
     CenterState,
     Heartbeat,
@@ -25,10 +26,10 @@ from agents.protocol import (
     center_topic,
     encode,
 )
-from agents.session import cancel_and_wait
 from monitor.config import AggregatorConfig
 from monitor.registry import Registry, load_registry
-from monitor.service import Aggregator, serve
+from monitor.service.aggregator import Aggregator
+from monitor.service.serve import serve
 
 # A triangle of two national centers and a province, plus a province hanging off ndc-b alone.
 SMALL_TOPOLOGY: dict[str, Any] = {

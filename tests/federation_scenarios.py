@@ -15,9 +15,9 @@ from agents.protocol import (
     RejectReason,
     Resource,
 )
-from monitor.engine import EngineSettings, StatusEngine
-from monitor.model import Snapshot, Status
 from monitor.registry import Registry, parse_registry
+from monitor.status.engine import EngineSettings, StatusEngine
+from monitor.status.model import Snapshot, Status
 
 # n1, n2: the national core; hub-a dual-homed with a protected ring p1-p2-p3 behind it;
 # hub-b single-homed on n1 with a chain p4 - p5 behind it.

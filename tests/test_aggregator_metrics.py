@@ -20,11 +20,11 @@ from agents.protocol import (
     RejectReason,
     Resource,
 )
-from monitor.exposition import SnapshotExposition
-from monitor.http import build_app
-from monitor.metrics import SnapshotCollector
 from monitor.registry import parse_registry
-from monitor.service import Aggregator
+from monitor.service.aggregator import Aggregator
+from monitor.service.exposition import SnapshotExposition
+from monitor.service.http import build_app
+from monitor.service.metrics import SnapshotCollector
 from tests.aggregator_harness import NEIGHBOURS, SMALL_TOPOLOGY, aggregator_config
 
 NOW = 1_800_000_000.0
@@ -165,7 +165,7 @@ async def test_unregistered_center_creates_no_series(tmp_path: Path) -> None:
     birth = CenterState(
         center="rogue-center", status="online", session=1, ts=NOW, heartbeat_interval_s=5.0
     )
-    reason = aggregator.ingest(Message(MessageKind.STATE, "rogue-center", birth), NOW)
+    reason = aggregator.engine.ingest(Message(MessageKind.STATE, "rogue-center", birth), NOW)
     assert reason is RejectReason.UNREGISTERED_CENTER
     aggregator.evaluate(NOW + 1)
     assert b"rogue-center" not in await aggregator.metrics_text()

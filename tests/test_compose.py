@@ -17,7 +17,7 @@ import aiomqtt
 import pytest
 import yaml
 
-from monitor.cli import build_parser
+from monitor.commands.cli import build_parser
 from tests.conftest import REPO
 from tests.shipped_broker import MOSQUITTO_DIR, ShippedBroker
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.console.capacity import render_capacity
-from monitor.console.status import render_status
+from monitor.commands.capacity import render_capacity
+from monitor.commands.status import render_status
 from tests.services import free_port
 
 REPO = Path(__file__).resolve().parent.parent

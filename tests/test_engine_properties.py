@@ -15,8 +15,8 @@ from agents.protocol import (
     Probe,
     Resource,
 )
-from monitor.engine import EngineSettings, StatusEngine
-from monitor.model import Snapshot, Status
+from monitor.status.engine import EngineSettings, StatusEngine
+from monitor.status.model import Snapshot, Status
 from tests.federation_scenarios import INTERVAL, LINKS, WINDOW, Feed, sample_registry
 
 REGISTRY = sample_registry()

@@ -10,9 +10,9 @@ from agents.protocol import (
     MessageKind,
     RejectReason,
 )
-from monitor.engine import EngineSettings, MaintenanceWindow, StatusEngine
-from monitor.model import RootCause
 from monitor.registry import load_registry
+from monitor.status.engine import EngineSettings, MaintenanceWindow, StatusEngine
+from monitor.status.model import RootCause
 from tests.conftest import REPO
 from tests.federation_scenarios import INTERVAL, WINDOW, Feed, sample_registry
 

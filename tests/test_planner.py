@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.planner import PlannerError, capacity_totals, find_candidates
+from monitor.status.planner import PlannerError, capacity_totals, find_candidates
 from tests.federation_scenarios import WINDOW, Feed, sample_registry
 
 

@@ -10,8 +10,8 @@ import aiomqtt
 import pytest
 
 from agents.broker import parse_broker_url
+from agents.lifecycle import cancel_and_wait
 from agents.protocol import SUBSCRIPTION, CenterState, Heartbeat, LinkReport, Message, decode
-from agents.session import cancel_and_wait
 from monitor.registry import Registry, load_registry
 from monitor.simulation.agent import Timing
 from monitor.simulation.federation import Simulator

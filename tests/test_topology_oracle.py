@@ -12,7 +12,7 @@ import networkx as nx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.topology import Adjacency, resilience
+from monitor.status.graph import Adjacency, resilience
 
 NODES = [f"c{i}" for i in range(10)]
 

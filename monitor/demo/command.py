@@ -17,11 +17,11 @@ from typing import Any, Final
 
 from agents.broker import parse_broker_url
 from agents.errors import ConfigError, DcmonError
+from agents.lifecycle import stop_on_signals
 from monitor.config import AggregatorConfig
 from monitor.demo.broker import DemoBroker, start_broker
 from monitor.demo.faults import build_demo_app
 from monitor.registry import Registry, load_registry
-from monitor.signals import stop_on_signals
 from monitor.simulation.agent import Timing
 from monitor.simulation.federation import Simulator
 
@@ -104,7 +104,8 @@ async def _run(
     topology: str,
 ) -> int:
     host, port = listen
-    from monitor.service import Aggregator, serve
+    from monitor.service.aggregator import Aggregator
+    from monitor.service.serve import serve
 
     config = demo_config(broker.url, host, port, topology)
     aggregator = Aggregator(config, registry)

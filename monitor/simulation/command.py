@@ -16,8 +16,8 @@ import yaml
 
 from agents.broker import parse_broker_url
 from agents.errors import ConfigError
+from agents.lifecycle import stop_on_signals
 from monitor.registry import Registry, load_registry
-from monitor.signals import stop_on_signals
 from monitor.simulation.agent import Timing
 from monitor.simulation.federation import Simulator
 from monitor.simulation.scale import scale_registry

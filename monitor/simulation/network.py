@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from agents.protocol import Probe
-from monitor.model import LinkKey, link_key
 from monitor.registry import CenterSpec, LinkSpec, Registry
+from monitor.status.model import LinkKey, link_key
 
 FaultKind = Literal["stop-agent", "freeze", "down", "cut", "partition", "flap", "heal"]
 FAULT_KINDS: Final[tuple[FaultKind, ...]] = (

@@ -11,10 +11,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from agents.protocol import Probe
-from monitor.evidence import CenterRecord
-from monitor.federation import FederationIndex
-from monitor.model import LinkKey, LinkState, RootCause, Status
-from monitor.topology import Resilience, components, find_core, resilience
+from monitor.status.evidence import CenterRecord
+from monitor.status.federation import FederationIndex
+from monitor.status.graph import Resilience, components, find_core, resilience
+from monitor.status.model import LinkKey, LinkState, RootCause, Status
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,9 @@ import json
 from collections import Counter
 from typing import Any, Final
 
-from monitor.console.api import add_url_argument, request_json
-from monitor.console.tables import render_table
-from monitor.model import STATUSES
+from monitor.commands.api import add_url_argument, request_json
+from monitor.commands.tables import render_table
+from monitor.status.model import STATUSES
 
 # Worst first: what needs attention comes at the top.
 SEVERITY: Final = (

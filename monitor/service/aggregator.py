@@ -1,8 +1,7 @@
 """The running aggregator: ingest, the evaluation loop, metrics and events around the engine.
 
-``Aggregator`` wires the pure status engine to its I/O edges; ``serve`` runs one (with its HTTP
-app) inside an existing event loop, for ``dcmon demo`` and tests. ``dcmon aggregator`` runs the
-same app with ``aiohttp.web.run_app``.
+``Aggregator`` wires the pure status engine to its I/O edges; ``monitor.service.serve`` runs
+one with its HTTP app.
 """
 
 from __future__ import annotations
@@ -15,19 +14,17 @@ from collections.abc import AsyncIterator, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Final
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
-from agents.protocol import Message, RejectReason
-from agents.session import cancel_and_wait
+from agents.lifecycle import cancel_and_wait
 from monitor.config import AggregatorConfig
-from monitor.engine import EngineSettings, MaintenanceWindow, StatusEngine
-from monitor.events import EventLog
-from monitor.exposition import ExpositionCache
-from monitor.ingest import Ingest
-from monitor.metrics import AggregatorCollector, EvaluationHistogram
-from monitor.model import Snapshot
 from monitor.registry import Registry
+from monitor.service.events import EventLog
+from monitor.service.exposition import ExpositionCache
+from monitor.service.ingest import Ingest
+from monitor.service.metrics import AggregatorCollector, EvaluationHistogram
+from monitor.status.engine import EngineSettings, MaintenanceWindow, StatusEngine
+from monitor.status.model import Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +82,10 @@ class Aggregator:
         self.last_evaluation_error: str | None = None
         self._wake = asyncio.Event()
         self._snapshot = self.engine.snapshot
-        self.broker = Ingest(
-            config.broker_address(), config.instance, self, on_input=self._wake.set
+        self.ingest = Ingest(
+            config.broker_address(), config.instance, self.engine, on_input=self._wake.set
         )
+        """The broker connection; it feeds the engine directly."""
         self.exposition = ExpositionCache(registry, lambda: self._snapshot)
         self.metrics_registry = CollectorRegistry(auto_describe=False)
         AggregatorCollector(self, registry=self.metrics_registry)
@@ -116,7 +114,7 @@ class Aggregator:
     @property
     def broker_connected(self) -> bool:
         """Whether the broker connection is up."""
-        return self.broker.connected
+        return self.ingest.connected
 
     @property
     def blind(self) -> bool:
@@ -132,23 +130,23 @@ class Aggregator:
     @property
     def received(self) -> Mapping[str, int]:
         """Messages received, by kind."""
-        return self.broker.counters.received
+        return self.ingest.counters.received
 
     @property
     def rejected(self) -> Mapping[str, int]:
         """Messages refused, by reason."""
-        return self.broker.counters.rejected
+        return self.ingest.counters.rejected
 
     @property
     def ready(self) -> bool:
         """Broker connected and the retained picture received (``/readyz``)."""
-        return self.broker.connected and self.broker.synced
+        return self.ingest.connected and self.ingest.synced
 
     def health_checks(self) -> list[tuple[str, str | None]]:
         """``(check, error or None)`` for every part that must be alive."""
         evaluator = self._evaluator
         return [
-            ("ingest", None if self.broker.running else "the broker task is not running"),
+            ("ingest", None if self.ingest.running else "the broker task is not running"),
             (
                 "evaluation",
                 None
@@ -166,20 +164,6 @@ class Aggregator:
     async def metrics_text(self) -> bytes:
         """The whole ``/metrics`` exposition in one piece."""
         return b"".join(await self.metrics_parts())
-
-    # --- the engine's input side (ingest calls these) -----------------------------------------
-
-    def ingest(self, message: Message, received_at: float) -> RejectReason | None:
-        """Pass one decoded message to the engine."""
-        return self.engine.ingest(message, received_at)
-
-    def broker_lost(self, at: float) -> None:
-        """Blind from now on."""
-        self.engine.broker_lost(at)
-
-    def broker_restored(self, at: float) -> None:
-        """Connected again: a grace period of one heartbeat window starts."""
-        self.engine.broker_restored(at)
 
     # --- evaluation ---------------------------------------------------------------------------
 
@@ -234,46 +218,10 @@ class Aggregator:
         self.evaluate()
         self._evaluator = asyncio.create_task(self._evaluate_forever(), name="dcmon-evaluate")
         try:
-            async with self.broker:
+            async with self.ingest:
                 yield self
         finally:
             # asyncio.wait_for in Python 3.11 can swallow a cancel: insist until it ends.
             await cancel_and_wait({self._evaluator})
             self.events.close()
             await self.exposition.close()
-
-
-async def serve(
-    config: AggregatorConfig,
-    registry: Registry,
-    *,
-    demo_app: web.Application | None = None,
-    ready: asyncio.Event | None = None,
-    aggregator: Aggregator | None = None,
-) -> None:
-    """Run an aggregator and its HTTP API in the current event loop until cancelled.
-
-    Args:
-        config: its configuration (``listen`` may use port 0; see ``Aggregator.bound_port``).
-        registry: the registry.
-        demo_app: mounted at ``/api/v1/demo/`` (fault injection, for ``dcmon demo`` only).
-        ready: set once the HTTP server listens.
-        aggregator: an instance built beforehand (to read its state); one is built if ``None``.
-    """
-    from monitor.http import build_app
-
-    instance = aggregator or Aggregator(config, registry)
-    host, port = config.listen_address()
-    runner = web.AppRunner(build_app(instance, demo_app=demo_app), handle_signals=False)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        addresses = runner.addresses
-        instance.bound_port = int(addresses[0][1]) if addresses else port
-        logger.info("listening on http://%s:%d", host, instance.bound_port)
-        if ready is not None:
-            ready.set()
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()

@@ -7,7 +7,7 @@ import logging
 from collections import deque
 from collections.abc import Iterable
 
-from monitor.model import StatusEvent
+from monitor.status.model import StatusEvent
 
 logger = logging.getLogger(__name__)
 

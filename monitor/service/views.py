@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from agents.protocol import RESOURCES, Resource
-from monitor.model import (
+from monitor.registry import CenterSpec, LinkSpec, Registry
+from monitor.status.model import (
     CenterView,
     LinkView,
     ProbeView,
@@ -17,8 +18,7 @@ from monitor.model import (
     Snapshot,
     StatusEvent,
 )
-from monitor.planner import Candidate, ResourceTotal, capacity_totals
-from monitor.registry import CenterSpec, LinkSpec, Registry
+from monitor.status.planner import Candidate, ResourceTotal, capacity_totals
 
 Json = dict[str, Any]
 

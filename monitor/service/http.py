@@ -18,11 +18,9 @@ from typing import Final
 from aiohttp import web
 
 from agents.protocol import RESOURCES
-from monitor.model import LINK_STATES, STATUSES, StatusEvent
-from monitor.planner import PlannerError, find_candidates
 from monitor.registry import TIERS
-from monitor.service import Aggregator
-from monitor.views import (
+from monitor.service.aggregator import Aggregator
+from monitor.service.views import (
     Json,
     candidate_json,
     capacity_totals_json,
@@ -35,12 +33,14 @@ from monitor.views import (
     spof_json,
     topology_json,
 )
+from monitor.status.model import LINK_STATES, STATUSES, StatusEvent
+from monitor.status.planner import PlannerError, find_candidates
 
 logger = logging.getLogger(__name__)
 
 AGGREGATOR: Final = web.AppKey("aggregator", Aggregator)
 OPENAPI: Final = web.AppKey("openapi", bytes)
-STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
+STATIC_DIR: Final = Path(__file__).resolve().parent.parent / "static"
 METRICS_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 SSE_KEEPALIVE_S: Final = 15.0
 MAX_EVENTS_LIMIT: Final = 100_000
@@ -198,7 +198,7 @@ async def readyz(request: web.Request) -> web.Response:
     """200 once the broker is connected and the retained picture received; else 503."""
     aggregator = request.app[AGGREGATOR]
     connected = aggregator.broker_connected
-    synced = aggregator.broker.synced
+    synced = aggregator.ingest.synced
     body: Json = {
         "ready": aggregator.ready,
         "broker_connected": connected,

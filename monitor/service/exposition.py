@@ -2,7 +2,7 @@
 
 prometheus-client's ``generate_latest`` builds a ``Sample`` object per series and takes seconds
 for 10,000 centers; this renderer writes the same bytes (same families, same order, same number
-formatting, label names sorted) from the same sample functions of ``monitor.metrics``.
+formatting, label names sorted) from the same sample functions of ``monitor.service.metrics``.
 
 The exposition is family-major (every center's ``dcmon_center_up``, then every center's
 ``dcmon_center_status`` …), so the cache is too: the entities of each group (centers, links,
@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from monitor.metrics import (
+from monitor.registry import Registry
+from monitor.service.metrics import (
     CENTER_FAMILIES,
     FEDERATION_FAMILIES,
     LINK_FAMILIES,
@@ -41,8 +42,7 @@ from monitor.metrics import (
     probe_pairs,
     probe_samples,
 )
-from monitor.model import Snapshot
-from monitor.registry import Registry
+from monitor.status.model import Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +166,10 @@ class _Group:
 
 
 class SnapshotExposition:
-    """Renders the snapshot families of ``monitor.metrics`` to Prometheus text (one at a time)."""
+    """Renders the snapshot families of ``monitor.service.metrics`` to Prometheus text.
+
+    One family at a time.
+    """
 
     def __init__(self, registry: Registry) -> None:
         self._registry = registry

@@ -12,13 +12,13 @@ from agents.errors import DcmonError
 
 # Each module exposes ``register(subparsers)`` and sets ``func`` on its parser.
 COMMAND_MODULES = (
-    "monitor.check_config",
-    "monitor.aggregator_command",
+    "monitor.commands.check_config",
+    "monitor.commands.aggregator",
     "monitor.simulation.command",
     "monitor.demo.command",
-    "monitor.console.status",
-    "monitor.console.capacity",
-    "monitor.console.fault",
+    "monitor.commands.status",
+    "monitor.commands.capacity",
+    "monitor.commands.fault",
 )
 
 

@@ -4,8 +4,9 @@ Every metric name comes from the schema below, never from payload keys, and labe
 from registry ids (or the fixed vocabularies of statuses, link states, resources and tiers), so a
 center id that is not in the registry never becomes a series. Two collectors read the state at
 scrape time: ``SnapshotCollector`` (everything derived from a status ``Snapshot``) and
-``AggregatorCollector`` (the aggregator's own counters and flags). ``monitor.exposition`` renders
-the snapshot part of the same schema to text much faster, cached per snapshot generation.
+``AggregatorCollector`` (the aggregator's own counters and flags).
+``monitor.service.exposition`` renders the snapshot part of the same schema to text much faster,
+cached per snapshot generation.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
 
 from agents.protocol import RESOURCES, Resource
-from monitor.model import (
+from monitor.registry import TIERS, CenterSpec, LinkSpec, Registry
+from monitor.status.model import (
     LINK_STATES,
     STATUSES,
     CenterView,
@@ -33,8 +35,7 @@ from monitor.model import (
     RootCause,
     Snapshot,
 )
-from monitor.planner import counts_capacity
-from monitor.registry import TIERS, CenterSpec, LinkSpec, Registry
+from monitor.status.planner import counts_capacity
 
 Labels = tuple[str, ...]
 Sample = tuple[Labels, float]

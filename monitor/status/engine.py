@@ -1,10 +1,11 @@
 """The status engine: decoded messages and an injected clock in, ``Snapshot``s out (no I/O).
 
-The engine keeps the evidence per center (``monitor.evidence``), knows when the picture may have
-changed (an input that changes liveness or link verdicts, or a deadline: a heartbeat window or a
-probe report's freshness running out, a grace period ending, a maintenance window starting or
-ending) and re-derives statuses only then (``monitor.evaluation``). A heartbeat of a center that
-is already live changes only measured values, which ``evaluate`` folds in cheaply.
+The engine keeps the evidence per center (``monitor.status.evidence``), knows when the picture
+may have changed (an input that changes liveness or link verdicts, or a deadline: a heartbeat
+window or a probe report's freshness running out, a grace period ending, a maintenance window
+starting or ending) and re-derives statuses only then (``monitor.status.evaluation``). A heartbeat
+of a center that is already live changes only measured values, which ``evaluate`` folds in
+cheaply.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 from agents.protocol import AggregatorState, LinkReport, Message, Probe, RejectReason
-from monitor.evaluation import Judging, Picture, derive, judge_link
-from monitor.evidence import CenterRecord, Change
-from monitor.federation import FederationIndex
-from monitor.model import (
+from monitor.registry import Registry
+from monitor.status.evaluation import Judging, Picture, derive, judge_link
+from monitor.status.evidence import CenterRecord, Change
+from monitor.status.federation import FederationIndex
+from monitor.status.model import (
     CONNECTED_STATUSES,
     STATUSES,
     CenterView,
@@ -32,7 +34,6 @@ from monitor.model import (
     Status,
     StatusEvent,
 )
-from monitor.registry import Registry
 
 DeadlineKind = Literal["alive", "fresh", "grace", "maintenance"]
 _MONITOR: Final = RootCause("monitor", ())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.model import LinkKey
 from monitor.registry import LinkSpec, Registry
+from monitor.status.model import LinkKey
 
 
 @dataclass(frozen=True, slots=True)

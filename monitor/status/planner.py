@@ -15,8 +15,8 @@ from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from agents.protocol import RESOURCES, Resource
-from monitor.model import CenterView, Snapshot
 from monitor.registry import Registry
+from monitor.status.model import CenterView, Snapshot
 
 if TYPE_CHECKING:
     import networkx as nx

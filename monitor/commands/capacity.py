@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from agents.protocol import RESOURCES
-from monitor.console.api import add_url_argument, request_json
-from monitor.console.tables import human_amount, render_table
+from monitor.commands.api import add_url_argument, request_json
+from monitor.commands.tables import human_amount, render_table
 
 
 def register(subparsers: Any) -> None:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from aiohttp import web
 
 from agents.broker import parse_broker_url
 from agents.configfile import read_yaml
 from agents.errors import ConfigError, DcmonError
+from agents.lifecycle import cancel_and_wait, stop_on_signals
 from monitor.config import (
     AggregatorConfig,
     TlsSettings,
@@ -20,7 +21,7 @@ from monitor.config import (
     parse_aggregator_config,
     parse_listen,
 )
-from monitor.registry import load_registry
+from monitor.registry import Registry, load_registry
 
 logger = logging.getLogger(__name__)
 
@@ -99,31 +100,36 @@ def config_from_args(args: argparse.Namespace) -> AggregatorConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Load configuration and registry, then serve until SIGINT/SIGTERM."""
-    from monitor.http import build_app
-    from monitor.service import Aggregator
-
     config = config_from_args(args)
     registry = load_registry(config.topology)
-    host, port = config.listen_address()
+    return asyncio.run(_serve_until_stopped(config, registry))
+
+
+async def _serve_until_stopped(config: AggregatorConfig, registry: Registry) -> int:
+    from monitor.service.aggregator import Aggregator
+    from monitor.service.serve import serve
+
     aggregator = Aggregator(config, registry)
+    host, port = config.listen_address()
     logger.info(
         "aggregator %s: %d centers, %d links; broker %s; http://%s:%d",
         config.instance,
         len(registry.centers),
         len(registry.links),
-        aggregator.broker.address.url,
+        aggregator.ingest.address.url,
         host,
         port,
     )
-    try:
-        web.run_app(
-            build_app(aggregator),
-            host=host,
-            port=port,
-            print=None,
-            shutdown_timeout=5.0,
-            access_log=None,
-        )
-    except OSError as exc:
-        raise DcmonError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from exc
+    stop = asyncio.Event()
+    with stop_on_signals(stop):
+        server = asyncio.create_task(serve(config, registry, aggregator=aggregator))
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({server, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await cancel_and_wait({server, stopper})
+    if not server.cancelled() and (exc := server.exception()) is not None:
+        if isinstance(exc, OSError):
+            raise DcmonError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from exc
+        raise exc
     return 0

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from monitor.console.api import add_url_argument, request_json
+from monitor.commands.api import add_url_argument, request_json
 from monitor.simulation.network import FAULT_ARGUMENTS, FAULT_HELP, FAULT_KINDS
 
 

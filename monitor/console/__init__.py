@@ -1,1 +1,0 @@
-"""Operator commands that talk to a running aggregator over HTTP: status, capacity, fault."""
