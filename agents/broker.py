@@ -6,9 +6,11 @@ import os
 import random
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+import msgspec
 
 from agents.errors import ConfigError
 
@@ -17,9 +19,12 @@ PASSWORD_ENV = "DCMON_MQTT_PASSWORD"
 USERNAME_ENV = "DCMON_MQTT_USERNAME"
 
 
-@dataclass(frozen=True, slots=True)
-class TlsFiles:
-    """Files for a TLS connection: CA bundle, and optionally a client certificate and key."""
+class TlsFiles(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Files for a TLS connection: CA bundle, and optionally a client certificate and key.
+
+    The one shape of TLS file settings: the aggregator's ``tls:`` section decodes into it, the
+    agent's ``ca_file``/``cert_file``/``key_file`` settings and both commands' flags build it.
+    """
 
     ca_file: str | None = None
     cert_file: str | None = None
@@ -35,7 +40,7 @@ class BrokerAddress:
     tls: bool = False
     username: str | None = None
     password: str | None = None
-    tls_files: TlsFiles = TlsFiles()
+    tls_files: TlsFiles = field(default_factory=TlsFiles)
 
     @property
     def url(self) -> str:

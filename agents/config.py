@@ -97,7 +97,9 @@ class AgentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
             username=self.username,
             password=self.password,
             password_file=self.password_file,
-            tls_files=TlsFiles(self.ca_file, self.cert_file, self.key_file),
+            tls_files=TlsFiles(
+                ca_file=self.ca_file, cert_file=self.cert_file, key_file=self.key_file
+            ),
         )
 
     def summary(self) -> str:

@@ -22,3 +22,17 @@ class ConfigError(DcmonError):
         self.problem = problem
         where = f"{source}: {field}" if field else source
         super().__init__(f"{where}: {problem}")
+
+
+class ParameterError(DcmonError):
+    """A request parameter a client got wrong (an HTTP query, a planner or what-if argument).
+
+    Attributes:
+        parameter: the parameter's name as the client spelled it (``from``, ``min``).
+        problem: what is wrong, as a sentence fragment.
+    """
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        self.parameter = parameter
+        self.problem = problem
+        super().__init__(f"{parameter}: {problem}")

@@ -15,14 +15,6 @@ from agents.protocol import is_valid_center_id
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 
 
-class TlsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Files for ``mqtts://``: CA bundle and an optional client certificate and key."""
-
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-
-
 class Thresholds(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Link quality above which a live, reachable center is ``degraded``."""
 
@@ -46,7 +38,7 @@ class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     broker: str = "mqtt://127.0.0.1:1883"
     username: str | None = None
     password_file: str | None = None
-    tls: TlsSettings | None = None
+    tls: TlsFiles | None = None
     topology: str = "config/topology.yaml"
     listen: str = "127.0.0.1:9108"
     heartbeat_misses: Annotated[int, msgspec.Meta(ge=1)] = 3
@@ -63,13 +55,12 @@ class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
 
     def broker_address(self, source: str = "broker") -> BrokerAddress:
         """The broker URL with credentials and TLS files resolved (``ConfigError`` if unusable)."""
-        tls = self.tls or TlsSettings()
         return parse_broker_url(
             self.broker,
             source=source,
             username=self.username,
             password_file=self.password_file,
-            tls_files=TlsFiles(tls.ca_file, tls.cert_file, tls.key_file),
+            tls_files=self.tls,
         )
 
     def listen_address(self, source: str = "listen") -> tuple[str, int]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.status.planner import PlannerError, capacity_totals, find_candidates
+from agents.errors import ParameterError
+from monitor.status.planner import capacity_totals, find_candidates
 from tests.federation_scenarios import WINDOW, Feed, sample_registry
 
 
@@ -81,6 +82,6 @@ def test_bad_planner_queries_name_the_parameter() -> None:
         (("gpus", -1, "n1", None), "min"),
         (("gpus", 1, "n1", -5.0), "max_rtt_ms"),
     ):
-        with pytest.raises(PlannerError) as caught:
+        with pytest.raises(ParameterError) as caught:
             find_candidates(snapshot, feed.registry, *args)
         assert caught.value.parameter == parameter

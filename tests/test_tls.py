@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import TlsSettings
+from agents.broker import TlsFiles
 from tests.agent_harness import AgentProcesses
 from tests.aggregator_harness import LiveAggregator, aggregator_config, write_small_topology
 from tests.services import Mosquitto, wait_until
@@ -103,7 +103,7 @@ def test_agent_and_aggregator_speak_mqtts_with_client_certificates(
     config = aggregator_config(
         f"mqtts://127.0.0.1:{tls_broker.port}",
         write_small_topology(tmp_path),
-        tls=TlsSettings(
+        tls=TlsFiles(
             ca_file=str(certs / "ca.crt"),
             cert_file=str(certs / "aggregator.crt"),
             key_file=str(certs / "aggregator.key"),

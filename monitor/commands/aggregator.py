@@ -10,13 +10,12 @@ from typing import Any
 
 import msgspec
 
-from agents.broker import parse_broker_url
+from agents.broker import TlsFiles, parse_broker_url
 from agents.configfile import read_yaml
 from agents.errors import ConfigError, DcmonError
 from agents.lifecycle import cancel_and_wait, stop_on_signals
 from monitor.config import (
     AggregatorConfig,
-    TlsSettings,
     check_aggregator_config,
     parse_aggregator_config,
     parse_listen,
@@ -72,7 +71,7 @@ def config_from_args(args: argparse.Namespace) -> AggregatorConfig:
         value = getattr(args, flag)
         if value is not None:
             changes[field] = value
-    tls = config.tls or TlsSettings()
+    tls = config.tls or TlsFiles()
     tls_changes = {
         name: getattr(args, name)
         for name in ("ca_file", "cert_file", "key_file")

@@ -17,6 +17,7 @@ from typing import Final
 
 from aiohttp import web
 
+from agents.errors import ParameterError
 from agents.protocol import RESOURCES
 from monitor.registry import TIERS
 from monitor.service.aggregator import Aggregator
@@ -34,7 +35,7 @@ from monitor.service.views import (
     topology_json,
 )
 from monitor.status.model import LINK_STATES, STATUSES, StatusEvent
-from monitor.status.planner import PlannerError, find_candidates
+from monitor.status.planner import find_candidates
 
 logger = logging.getLogger(__name__)
 
@@ -48,15 +49,6 @@ METRICS_WRITE_BYTES: Final = 1 << 16
 """Below glibc's mmap threshold: pieces reuse freed heap chunks instead of growing the heap."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class BadParameter(Exception):
-    """A query parameter a client got wrong; becomes a 400 naming it."""
-
-    def __init__(self, parameter: str, problem: str) -> None:
-        super().__init__(f"{parameter}: {problem}")
-        self.parameter = parameter
-        self.problem = problem
 
 
 def build_app(
@@ -106,7 +98,7 @@ async def _end_streams(app: web.Application) -> None:
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except BadParameter as exc:
+    except ParameterError as exc:
         return web.json_response(
             {"error": f"bad parameter {exc.parameter}: {exc.problem}", "parameter": exc.parameter},
             status=400,
@@ -125,7 +117,7 @@ def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | 
     if value is None:
         return None
     if value not in allowed:
-        raise BadParameter(name, f"{value!r} is not one of {', '.join(allowed)}")
+        raise ParameterError(name, f"{value!r} is not one of {', '.join(allowed)}")
     return value
 
 
@@ -139,9 +131,9 @@ def _number(
         value = float(int(text)) if integer else float(text)
     except ValueError:
         kind = "an integer" if integer else "a number"
-        raise BadParameter(name, f"{text!r} is not {kind}") from None
+        raise ParameterError(name, f"{text!r} is not {kind}") from None
     if not value >= minimum or value in (float("inf"), float("-inf")):
-        raise BadParameter(name, f"{text!r} must be a finite number >= {minimum:g}")
+        raise ParameterError(name, f"{text!r} must be a finite number >= {minimum:g}")
     return value
 
 
@@ -152,7 +144,7 @@ def _center_id(request: web.Request, name: str) -> str | None:
     if value not in request.app[AGGREGATOR].snapshot.centers and value not in {
         c.id for c in request.app[AGGREGATOR].registry.centers
     }:
-        raise BadParameter(name, f"{value!r} is not a registered center")
+        raise ParameterError(name, f"{value!r} is not a registered center")
     return value
 
 
@@ -290,9 +282,9 @@ async def capacity(request: web.Request) -> web.Response:
     if resource is None:
         for name, value in (("min", minimum), ("from", origin), ("max_rtt_ms", max_rtt_ms)):
             if value is not None:
-                raise BadParameter(name, "needs resource= as well")
+                raise ParameterError(name, "needs resource= as well")
     elif origin is None:
-        raise BadParameter("from", "required with resource= (the center the work comes from)")
+        raise ParameterError("from", "required with resource= (the center the work comes from)")
     snapshot = aggregator.snapshot
     body = capacity_totals_json(snapshot, aggregator.registry)
     if resource is not None and origin is not None:
@@ -302,12 +294,9 @@ async def capacity(request: web.Request) -> web.Response:
             "from": origin,
             "max_rtt_ms": max_rtt_ms,
         }
-        try:
-            found = find_candidates(
-                snapshot, aggregator.registry, resource, minimum or 0.0, origin, max_rtt_ms
-            )
-        except PlannerError as exc:
-            raise BadParameter(exc.parameter, exc.problem) from exc
+        found = find_candidates(
+            snapshot, aggregator.registry, resource, minimum or 0.0, origin, max_rtt_ms
+        )
         body["candidates"] = [candidate_json(c, aggregator.registry, snapshot) for c in found]
     return web.json_response(body)
 
@@ -318,7 +307,7 @@ async def events(request: web.Request) -> web.Response:
     since = _number(request, "since", integer=True)
     limit = _number(request, "limit", minimum=1, integer=True)
     if limit is not None and limit > MAX_EVENTS_LIMIT:
-        raise BadParameter("limit", f"must be at most {MAX_EVENTS_LIMIT}")
+        raise ParameterError("limit", f"must be at most {MAX_EVENTS_LIMIT}")
     center_id = _center_id(request, "center")
     found = aggregator.events.recent(
         since=None if since is None else int(since),

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from agents.errors import DcmonError
 from agents.protocol import Probe
 from monitor.registry import CenterSpec, LinkSpec, Registry
 from monitor.status.model import LinkKey, link_key
@@ -53,7 +54,7 @@ MIN_RTT_MS: Final = 0.2
 EARTH_RADIUS_KM: Final = 6371.0
 
 
-class FaultError(ValueError):
+class FaultError(DcmonError):
     """A fault that cannot be applied: unknown center, region or link, or wrong arguments."""
 
 

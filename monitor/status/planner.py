@@ -14,21 +14,13 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
+from agents.errors import ParameterError
 from agents.protocol import RESOURCES, Resource
 from monitor.registry import Registry
 from monitor.status.model import CenterView, Snapshot
 
 if TYPE_CHECKING:
     import networkx as nx
-
-
-class PlannerError(ValueError):
-    """A planner query that cannot be answered; ``parameter`` names the culprit."""
-
-    def __init__(self, parameter: str, problem: str) -> None:
-        super().__init__(f"{parameter}: {problem}")
-        self.parameter = parameter
-        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,16 +145,16 @@ def find_candidates(  # noqa: PLR0917 - the agreed call shape of the HTTP layer
     ``origin``, with their lowest-RTT path; sorted by path RTT.
 
     Raises:
-        PlannerError: for an unknown resource or origin, or a negative ``minimum``/``max_rtt_ms``.
+        ParameterError: for an unknown resource or origin, or a negative ``minimum``/``max_rtt_ms``.
     """
     if resource not in RESOURCES:
-        raise PlannerError("resource", f"{resource!r} is not one of {', '.join(RESOURCES)}")
+        raise ParameterError("resource", f"{resource!r} is not one of {', '.join(RESOURCES)}")
     if origin not in snapshot.centers:
-        raise PlannerError("from", f"unknown center {origin!r}")
+        raise ParameterError("from", f"unknown center {origin!r}")
     if minimum < 0:
-        raise PlannerError("min", "must not be negative")
+        raise ParameterError("min", "must not be negative")
     if max_rtt_ms is not None and max_rtt_ms < 0:
-        raise PlannerError("max_rtt_ms", "must not be negative")
+        raise ParameterError("max_rtt_ms", "must not be negative")
     origin_view = snapshot.centers[origin]
     if not (origin_view.live or origin_view.status == "stale"):
         return []
