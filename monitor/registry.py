@@ -12,6 +12,15 @@ from agents.configfile import convert, literal_values, read_yaml
 from agents.errors import ConfigError
 from agents.protocol import is_valid_center_id
 
+LinkKey = tuple[str, str]
+"""A link's id: its two ends in sorted order (``a < b``)."""
+
+
+def link_key(a: str, b: str) -> LinkKey:
+    """The canonical (sorted) key of the link between ``a`` and ``b``."""
+    return (a, b) if a < b else (b, a)
+
+
 Tier = Literal["national", "regional", "hpc", "provincial"]
 TIERS: Final = literal_values(Tier)
 
@@ -56,9 +65,9 @@ class LinkSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     est_rtt_ms: Annotated[float, msgspec.Meta(ge=0)] | None = None
 
     @property
-    def key(self) -> tuple[str, str]:
+    def key(self) -> LinkKey:
         """The link's canonical id: its two ends in sorted order (``a < b``)."""
-        return (self.a, self.b) if self.a < self.b else (self.b, self.a)
+        return link_key(self.a, self.b)
 
 
 class Meta(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,15 +90,20 @@ class Registry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         """Center ids in registry order (the order decides core ties)."""
         return tuple(c.id for c in self.centers)
 
-    def neighbours(self, center: str) -> tuple[str, ...]:
-        """Registry neighbours of ``center``, in link order."""
-        out: list[str] = []
+    def adjacency(self) -> dict[str, tuple[str, ...]]:
+        """Registry neighbours of every center (registry order), each in link order.
+
+        One pass over the links: callers that need it often compute it once and keep it.
+        """
+        out: dict[str, list[str]] = {center.id: [] for center in self.centers}
         for link in self.links:
-            if link.a == center:
-                out.append(link.b)
-            elif link.b == center:
-                out.append(link.a)
-        return tuple(out)
+            out[link.a].append(link.b)
+            out[link.b].append(link.a)
+        return {center: tuple(peers) for center, peers in out.items()}
+
+    def neighbours(self, center: str) -> tuple[str, ...]:
+        """Registry neighbours of ``center``, in link order (one pass; see ``adjacency``)."""
+        return self.adjacency().get(center, ())
 
     def summary(self) -> str:
         """A short human summary: centers per tier and region, and links."""

@@ -54,7 +54,7 @@ class Simulator:
         )
         self.stats = PublishStats()
         self._clock = clock
-        neighbours = _adjacency(registry)
+        neighbours = registry.adjacency()
         self.agents = {
             center.id: SimulatedAgent(
                 center,
@@ -135,12 +135,3 @@ class Simulator:
             for a, b in list(self.network.flapping_links):
                 self.agents[a].poke()
                 self.agents[b].poke()
-
-
-def _adjacency(registry: Registry) -> dict[str, tuple[str, ...]]:
-    """Registry neighbours of every center, in link order (one pass, for large registries)."""
-    out: dict[str, list[str]] = {}
-    for link in registry.links:
-        out.setdefault(link.a, []).append(link.b)
-        out.setdefault(link.b, []).append(link.a)
-    return {center: tuple(peers) for center, peers in out.items()}

@@ -10,33 +10,17 @@ cheaply.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Final, Literal
+from dataclasses import dataclass
 
-from agents.protocol import AggregatorState, LinkReport, Message, Probe, RejectReason
+from agents.protocol import AggregatorState, Heartbeat, LinkReport, Message, RejectReason
 from monitor.registry import Registry
-from monitor.status.evaluation import Judging, Picture, derive, judge_link
+from monitor.status.deadlines import Deadlines
+from monitor.status.evaluation import Judging, Picture, derive
 from monitor.status.evidence import CenterRecord, Change
 from monitor.status.federation import FederationIndex
-from monitor.status.model import (
-    CONNECTED_STATUSES,
-    STATUSES,
-    CenterView,
-    LinkKey,
-    LinkView,
-    ProbeView,
-    RootCause,
-    SinglePointOfFailure,
-    Snapshot,
-    Status,
-    StatusEvent,
-)
-
-DeadlineKind = Literal["alive", "fresh", "grace", "maintenance"]
-_MONITOR: Final = RootCause("monitor", ())
+from monitor.status.model import Snapshot, Status, link_key
+from monitor.status.snapshots import QualityLimits, SnapshotBuilder
 
 
 @dataclass(frozen=True)
@@ -63,39 +47,49 @@ class EngineSettings:
 
 
 class StatusEngine:
-    """Derives every registered center's status from the messages it is fed (DESIGN §2)."""
+    """Derives every registered center's status from the messages it is fed (DESIGN §2).
+
+    Three parts, each owning its state: the evidence per center (``CenterRecord``), the
+    deadlines (``Deadlines``) and the snapshots (``SnapshotBuilder``); the engine itself keeps
+    only the bookkeeping that decides when and how much to re-derive.
+    """
 
     def __init__(self, registry: Registry, settings: EngineSettings, *, started_at: float) -> None:
         """Start with no evidence, in a grace period of one heartbeat window from ``started_at``."""
-        self._registry = registry
         self._settings = settings
         self._index = FederationIndex.of(registry)
         self._records = {center: CenterRecord(center) for center in self._index.ids}
+        self._deadlines = Deadlines()
+        for window in settings.maintenance:
+            self._deadlines.push(window.start, "maintenance", window.center)
+            self._deadlines.push(window.end, "maintenance", window.center)
+        self._snapshots = SnapshotBuilder(
+            self._index,
+            self._records,
+            QualityLimits(
+                settings.probe_fresh_s, settings.degraded_rtt_s, settings.degraded_loss_ratio
+            ),
+        )
         self._blind = False
         self._grace_start: float | None = started_at
+        self._grace_pushed: float | None = None
         self._dirty = True
-        self._changed_values: set[str] = set()
+        """An input or a deadline may have changed the picture: re-derive at the next turn."""
         self._touched: set[str] = set()
         """Centers whose reports changed or went stale since the last evaluation."""
-        self._deadlines: list[tuple[float, int, DeadlineKind, str]] = []
-        self._queued: set[tuple[DeadlineKind, str]] = set()
-        self._tiebreak = itertools.count()
-        self._event_seq = itertools.count(1)
-        self._generation = 0
-        for window in settings.maintenance:
-            self._push(window.start, "maintenance", window.center)
-            self._push(window.end, "maintenance", window.center)
+        self._changed_values: set[str] = set()
+        """Centers whose measured values changed since the last snapshot."""
+        self._judged_live: set[str] = set()
+        """Centers the last evaluation treated as live."""
         self._picture: Picture | None = None
-        self._grace_pushed: float | None = None
-        self._bridges_shown: set[LinkKey] = set()
-        self._probe_view_basis: dict[str, tuple[float, bool, int | None]] = {}
-        self._snapshot = self._initial_snapshot(started_at)
+        self._snapshot = self._snapshots.initial(started_at)
 
     # --- inputs ----------------------------------------------------------------------------
 
     def ingest(self, message: Message, received_at: float) -> RejectReason | None:
         """Apply one decoded message received at ``received_at``; None if accepted."""
-        if isinstance(message.payload, AggregatorState):
+        payload = message.payload
+        if isinstance(payload, AggregatorState):
             return None
         record = self._records.get(message.source)
         if record is None:
@@ -105,30 +99,31 @@ class StatusEngine:
         reject, change = record.apply(message, received_at)
         if reject is not None:
             return reject
-        if isinstance(message.payload, LinkReport) and change is Change.VALUES:
-            change = self._links_change(record, before_fresh and before_probes_at is not None)
+        if change is Change.VALUES:
+            if isinstance(payload, Heartbeat) and record.id not in self._judged_live:
+                change = Change.PICTURE  # a heartbeat that may bring the center back
+            elif isinstance(payload, LinkReport):
+                change = self._links_change(record, before_fresh and before_probes_at is not None)
         if change is Change.PICTURE:
             self._dirty = True
             self._touched.add(record.id)
             self._changed_values.add(record.id)  # session, interval: refresh its view
         elif change is Change.VALUES:
             self._changed_values.add(record.id)
-            if isinstance(message.payload, LinkReport):
+            if isinstance(payload, LinkReport):
                 self._touched.add(record.id)  # new RTTs: judge its links' values again
         if record.probes_at == received_at and before_probes_at != received_at:
             self._schedule_fresh(record)
         return None
 
     def _links_change(self, record: CenterRecord, was_fresh: bool) -> Change:
-        if not record.judged_live or not was_fresh or self._picture is None:
+        if record.id not in self._judged_live or not was_fresh or self._picture is None:
             return Change.PICTURE
         if self._settings.degraded_rtt_s is None and self._settings.degraded_loss_ratio is None:
             return Change.VALUES
         # Quality verdicts may have flipped: compare against the last evaluation's links.
         for peer, probe in record.probes.items():
-            link = self._picture.links.get(
-                (record.id, peer) if record.id < peer else (peer, record.id)
-            )
+            link = self._picture.links.get(link_key(record.id, peer))
             if link is None:
                 continue
             if self._breaches(probe.rtt_s, probe.effective_loss, probe.reachable) != link.breach:
@@ -158,23 +153,16 @@ class StatusEngine:
 
     # --- deadlines -------------------------------------------------------------------------
 
-    def _push(self, at: float, kind: DeadlineKind, center: str) -> None:
-        heapq.heappush(self._deadlines, (at, next(self._tiebreak), kind, center))
-
     def _schedule_alive(self, record: CenterRecord) -> None:
-        key: tuple[DeadlineKind, str] = ("alive", record.id)
         until = record.alive_until(
             self._settings.heartbeat_misses, self._settings.default_heartbeat_interval_s
         )
-        if until is not None and key not in self._queued:
-            self._queued.add(key)
-            self._push(until, "alive", record.id)
+        if until is not None:
+            self._deadlines.push_once(until, "alive", record.id)
 
     def _schedule_fresh(self, record: CenterRecord) -> None:
-        key: tuple[DeadlineKind, str] = ("fresh", record.id)
-        if record.probes_at is not None and key not in self._queued:
-            self._queued.add(key)
-            self._push(
+        if record.probes_at is not None:
+            self._deadlines.push_once(
                 record.probes_at + record.fresh_for(self._settings.probe_fresh_s),
                 "fresh",
                 record.id,
@@ -182,19 +170,16 @@ class StatusEngine:
 
     def _process_deadlines(self, now: float) -> None:
         """Pop every deadline that passed; mark the picture dirty only for real expiries."""
-        heap = self._deadlines
         s = self._settings
-        while heap and heap[0][0] <= now:
-            _, _, kind, center = heapq.heappop(heap)
+        for kind, center in self._deadlines.pop_due(now):
             if kind in ("grace", "maintenance"):
                 self._dirty = True
                 continue
             record = self._records[center]
-            self._queued.discard((kind, center))
             if kind == "alive":
                 if record.is_live(now, s.heartbeat_misses, s.default_heartbeat_interval_s):
                     self._schedule_alive(record)  # heartbeats moved the deadline on
-                elif record.judged_live:
+                elif center in self._judged_live:
                     self._dirty = True
                     self._touched.add(center)
             elif record.probes_fresh(now, s.probe_fresh_s):
@@ -210,7 +195,7 @@ class StatusEngine:
 
     def next_deadline(self) -> float | None:
         """The earliest time at which the picture may change without any new input."""
-        return self._deadlines[0][0] if self._deadlines else None
+        return self._deadlines.next_at()
 
     # --- evaluation ------------------------------------------------------------------------
 
@@ -224,8 +209,11 @@ class StatusEngine:
         self._process_deadlines(now)
         if self._dirty:
             self._snapshot = self._full_evaluation(now)
-        elif self._changed_values:
-            self._snapshot = self._refresh_values(now)
+        elif self._changed_values and self._picture is not None:
+            self._snapshot = self._snapshots.refresh_values(
+                now, self._picture, self._snapshot, self._changed_values
+            )
+            self._changed_values.clear()
         return self._snapshot
 
     def _judging(self, now: float) -> Judging:
@@ -261,296 +249,29 @@ class StatusEngine:
         picture = derive(self._index, self._records, self._judging(now), previous, self._touched)
         self._picture = picture
         self._dirty = False
-        if previous is None:
-            changed: set[str] | None = None
-            newly_live = picture.live
-            lost = set()
-        else:
-            newly_live = picture.live - previous.live
-            lost = previous.live - picture.live
+        changed: set[str] | None = None
+        if previous is not None:
             changed = (
                 self._touched
                 | (picture.live ^ previous.live)
                 | (picture.provisional ^ previous.provisional)
             )
+        newly_live = picture.live - self._judged_live
+        self._judged_live = set(picture.live)
         self._touched = set()
-        for center in lost:
-            self._records[center].judged_live = False
         for center in newly_live:
-            record = self._records[center]
-            record.judged_live = True
-            self._schedule_alive(record)
+            self._schedule_alive(self._records[center])
         if picture.grace_until is not None:
             if picture.grace_until != self._grace_pushed:
                 self._grace_pushed = picture.grace_until
-                self._push(picture.grace_until, "grace", "")
+                self._deadlines.push(picture.grace_until, "grace")
         elif not self._blind:
             self._grace_start = None
-        return self._build_snapshot(now, picture, changed)
-
-    def _refresh_values(self, now: float) -> Snapshot:
-        """Fold in measured values (heartbeat times, RTTs, capacity) without re-deriving."""
-        picture = self._picture
-        previous = self._snapshot
-        if picture is None:  # pragma: no cover - a full evaluation always comes first
-            return self._full_evaluation(now)
-        centers = dict(previous.centers)
-        links = dict(previous.links)
-        probes = dict(previous.probes)
-        s = self._settings
-        for center in self._changed_values:
-            record = self._records[center]
-            centers[center] = replace(
-                centers[center],
-                never_seen=not record.heard,
-                session=record.session,
-                last_heartbeat_at=record.last_heartbeat_at,
-                clock_skew_s=record.clock_skew_s,
-                capacity=record.capacity,
-                capacity_at=record.capacity_at,
-            )
-            if record.probes_at is None:
-                continue
-            fresh = center in picture.live and record.probes_fresh(now, s.probe_fresh_s)
-            neighbours = self._index.neighbours[center]
-            for peer, probe in record.probes.items():
-                if peer in neighbours:
-                    probes[(center, peer)] = _probe_view(center, probe, record.probes_at, fresh)
-            for peer in neighbours:
-                key = (center, peer) if center < peer else (peer, center)
-                judged = judge_link(
-                    self._counted_probe(key[0], key[1], now, picture),
-                    self._counted_probe(key[1], key[0], now, picture),
-                    s.degraded_rtt_s,
-                    s.degraded_loss_ratio,
-                )
-                picture.links[key] = judged
-                links[key] = replace(links[key], rtt_s=judged.rtt_s, loss_ratio=judged.loss_ratio)
-        self._changed_values.clear()
-        self._generation += 1
-        return replace(
-            previous,
-            generation=self._generation,
-            evaluated_at=now,
-            centers=centers,
-            links=links,
-            probes=probes,
-            transitions=(),
-        )
-
-    def _counted_probe(
-        self, source: str, target: str, now: float, picture: Picture
-    ) -> Probe | None:
-        if source not in picture.live and source not in picture.provisional:
-            return None
-        record = self._records[source]
-        if not record.probes_fresh(now, self._settings.probe_fresh_s):
-            return None
-        return record.probes.get(target)
-
-    # --- snapshot building -----------------------------------------------------------------
-
-    def _initial_snapshot(self, now: float) -> Snapshot:
-        centers = {
-            center: CenterView(
-                id=center,
-                status="unknown",
-                live=False,
-                never_seen=True,
-                why="the monitor has not evaluated yet",
-                root_cause=_MONITOR,
-            )
-            for center in self._index.ids
-        }
-        counts: dict[Status, int] = dict.fromkeys(STATUSES, 0)
-        counts["unknown"] = len(centers)
-        return Snapshot(
-            generation=0,
-            evaluated_at=now,
-            blind=False,
-            centers=centers,
-            links={},
-            probes={},
-            core=frozenset(),
-            partitions=0,
-            connected_ratio=dict.fromkeys((*self._index.tiers, "all"), 0.0),
-            status_counts=counts,
-            spof=(),
-        )
-
-    def _build_snapshot(self, now: float, picture: Picture, changed: set[str] | None) -> Snapshot:
-        self._generation += 1
-        previous = self._snapshot
-        centers = self._center_views(picture, previous.centers)
-        events: list[StatusEvent] = []
-        for center, view in centers.items():
-            old = previous.centers[center].status
-            if old != view.status:
-                events.append(
-                    StatusEvent(next(self._event_seq), now, center, old, view.status, view.why)
-                )
-        counts: dict[Status, int] = dict.fromkeys(STATUSES, 0)
-        connected_by_tier: dict[str, int] = dict.fromkeys(self._index.tiers, 0)
-        registered_by_tier: dict[str, int] = dict.fromkeys(self._index.tiers, 0)
-        tier_of = self._index.tier
-        for center, view in centers.items():
-            status = view.status
-            counts[status] += 1
-            tier = tier_of[center]
-            registered_by_tier[tier] += 1
-            if status in CONNECTED_STATUSES:
-                connected_by_tier[tier] += 1
-        ratio = {t: connected_by_tier[t] / registered_by_tier[t] for t in self._index.tiers}
-        ratio["all"] = sum(connected_by_tier.values()) / max(1, len(centers))
-        snapshot = Snapshot(
-            generation=self._generation,
-            evaluated_at=now,
-            blind=self._blind,
-            centers=centers,
-            links=self._link_views(picture, previous.links),
-            probes=self._probe_views(now, picture, previous.probes, changed),
-            core=frozenset(picture.core),
-            partitions=picture.partitions,
-            connected_ratio=ratio,
-            status_counts=counts,
-            spof=self._spof(picture),
-            transitions=tuple(events),
+        snapshot = self._snapshots.full(
+            now, picture, self._snapshot, self._blind, changed, self._changed_values
         )
         self._changed_values.clear()
         return snapshot
-
-    def _center_views(
-        self, picture: Picture, previous: Mapping[str, CenterView]
-    ) -> dict[str, CenterView]:
-        """Views of every center, reusing the previous one where nothing changed."""
-        cut = picture.resilience.cut_centers
-        values = self._changed_values
-        status_of_center, why, cause = picture.status, picture.why, picture.cause
-        live, partition = picture.live, picture.partition
-        views: dict[str, CenterView] = {}
-        for center in self._index.ids:
-            old = previous[center]
-            status = status_of_center[center]
-            dependents = len(cut[center]) if center in cut else 0
-            if (
-                center not in values
-                and old.status == status
-                and old.why == why.get(center, "")
-                and old.root_cause == cause.get(center)
-                and old.live == (center in live)
-                and old.dependents == dependents
-                and old.partition == partition.get(center)
-                and not old.never_seen
-            ):
-                views[center] = old
-                continue
-            record = self._records[center]
-            views[center] = CenterView(
-                id=center,
-                status=status,
-                live=center in live,
-                never_seen=not record.heard,
-                why=why.get(center, ""),
-                root_cause=cause.get(center),
-                session=record.session,
-                heartbeat_interval_s=record.heartbeat_interval_s,
-                last_heartbeat_at=record.last_heartbeat_at,
-                clock_skew_s=record.clock_skew_s,
-                capacity=record.capacity,
-                capacity_at=record.capacity_at,
-                single_point_of_failure=dependents > 0,
-                dependents=dependents,
-                partition=partition.get(center),
-                in_maintenance=status == "maintenance",
-            )
-        return views
-
-    def _link_views(
-        self, picture: Picture, previous: Mapping[LinkKey, LinkView]
-    ) -> dict[LinkKey, LinkView]:
-        """Views of every link, reusing the previous one where nothing changed."""
-        bridges = picture.resilience.bridges
-        views: dict[LinkKey, LinkView] = dict(previous)
-        if picture.rejudged is None or not previous:
-            rebuild: set[LinkKey] = set(self._index.link_by_key)
-        else:
-            rebuild = picture.rejudged | set(bridges) | self._bridges_shown
-        self._bridges_shown = set(bridges)
-        for key in rebuild:
-            judged = picture.links[key]
-            lost = bridges.get(key)
-            views[key] = LinkView(
-                a=key[0],
-                b=key[1],
-                state=judged.state,
-                bandwidth_gbps=self._index.link_by_key[key].bandwidth_gbps,
-                bridge=lost is not None,
-                dependents=len(lost) if lost is not None else 0,
-                rtt_s=judged.rtt_s,
-                loss_ratio=judged.loss_ratio,
-            )
-        if len(views) == len(self._index.links):
-            return views
-        return {link.key: views[link.key] for link in self._index.links}  # pragma: no cover
-
-    def _probe_views(
-        self,
-        now: float,
-        picture: Picture,
-        previous: Mapping[tuple[str, str], ProbeView],
-        changed: set[str] | None,
-    ) -> dict[tuple[str, str], ProbeView]:
-        """Views of the latest probes, rebuilt for sources whose report or freshness changed."""
-        s = self._settings
-        views: dict[tuple[str, str], ProbeView] = dict(previous)
-        live, provisional = picture.live, picture.provisional
-        seen = self._probe_view_basis
-        # Only a center whose report, liveness or freshness changed can need new probe views.
-        for center in self._index.ids if changed is None else changed | self._changed_values:
-            record = self._records[center]
-            at = record.probes_at
-            if at is None:
-                continue
-            fresh = (center in live or center in provisional) and record.probes_fresh(
-                now, s.probe_fresh_s
-            )
-            basis = (at, fresh, record.session)
-            if seen.get(center) == basis:
-                continue
-            old = seen.get(center)
-            seen[center] = basis
-            if old is not None:
-                for peer in self._index.neighbours[center]:
-                    views.pop((center, peer), None)
-            neighbours = self._index.neighbours[center]
-            for peer, probe in record.probes.items():
-                if peer in neighbours:
-                    views[(center, peer)] = _probe_view(center, probe, at, fresh)
-        return views
-
-    def _spof(self, picture: Picture) -> tuple[SinglePointOfFailure, ...]:
-        found = [
-            SinglePointOfFailure("center", (center,), tuple(lost))
-            for center, lost in picture.resilience.cut_centers.items()
-        ]
-        found.extend(
-            SinglePointOfFailure("link", key, tuple(lost))
-            for key, lost in picture.resilience.bridges.items()
-        )
-        found.sort(key=lambda s: (-len(s.cut_off), s.ids))
-        return tuple(found)
-
-
-def _probe_view(source: str, probe: Probe, received_at: float, fresh: bool) -> ProbeView:
-    return ProbeView(
-        source=source,
-        target=probe.peer,
-        reachable=probe.reachable,
-        rtt_s=probe.rtt_s,
-        loss_ratio=probe.effective_loss,
-        received_at=received_at,
-        fresh=fresh,
-    )
 
 
 def status_of(snapshot: Snapshot) -> Mapping[str, Status]:

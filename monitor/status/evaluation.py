@@ -14,7 +14,14 @@ from agents.protocol import Probe
 from monitor.status.evidence import CenterRecord
 from monitor.status.federation import FederationIndex
 from monitor.status.graph import Resilience, components, find_core, resilience
-from monitor.status.model import LinkKey, LinkState, RootCause, Status
+from monitor.status.model import (
+    USABLE_LINK_STATES,
+    LinkKey,
+    LinkState,
+    RootCause,
+    Status,
+    link_key,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +163,7 @@ def _rejudge_links(  # noqa: PLR0917 - one private step of derive()
     picture.rejudged = done
     for center in changed:
         for peer in index.neighbours[center]:
-            key = (center, peer) if center < peer else (peer, center)
+            key = link_key(center, peer)
             if key in done:
                 continue
             done.add(key)
@@ -166,9 +173,9 @@ def _rejudge_links(  # noqa: PLR0917 - one private step of derive()
                 j.degraded_rtt_s,
                 j.degraded_loss_ratio,
             )
-            usable_before = links[key].state in ("up", "asymmetric")
+            usable_before = links[key].state in USABLE_LINK_STATES
             links[key] = judged
-            if usable_before == (judged.state in ("up", "asymmetric")):
+            if usable_before == (judged.state in USABLE_LINK_STATES):
                 continue
             for end, other in ((center, peer), (peer, center)):
                 if end not in copied:
@@ -198,7 +205,7 @@ def _judge_links(
             counted.get(a, empty).get(b), counted.get(b, empty).get(a), rtt_limit, loss_limit
         )
         picture.links[link.key] = judged
-        if judged.state in ("up", "asymmetric"):
+        if judged.state in USABLE_LINK_STATES:
             adjacency.setdefault(a, {})[b] = None
             adjacency.setdefault(b, {})[a] = None
 
@@ -364,8 +371,8 @@ def _observers(
 def _poor_links(index: FederationIndex, center: str, picture: Picture) -> bool:
     usable = 0
     for peer in index.neighbours[center]:
-        judgement = picture.links[(center, peer) if center < peer else (peer, center)]
-        if judgement.state in ("up", "asymmetric"):
+        judgement = picture.links[link_key(center, peer)]
+        if judgement.state in USABLE_LINK_STATES:
             if not judgement.breach:
                 return False
             usable += 1
@@ -414,7 +421,7 @@ def _explain_cut_off(index: FederationIndex, picture: Picture, reach: set[str]) 
             if peer in reach or peer in found:
                 continue
             if peer in graph_live:
-                key = (center, peer) if center < peer else (peer, center)
+                key = link_key(center, peer)
                 found[peer] = RootCause("link", key)
             else:
                 found[peer] = RootCause("center", (peer,))

@@ -61,8 +61,6 @@ class CenterRecord:
     probes: dict[str, Probe] = field(default_factory=dict)
     """Latest links report, by peer."""
     probes_at: float | None = None
-    judged_live: bool = False
-    """Whether the last evaluation treated this center as live (set by the engine)."""
 
     def window(self, misses: int, default_interval_s: float) -> float:
         """The heartbeat window: ``misses`` x the announced (or default) interval."""
@@ -165,7 +163,7 @@ class CenterRecord:
         self.last_heartbeat_at = received_at
         self.clock_skew_s = beat.ts - received_at
         self.last_alive_at = received_at
-        return None, Change.VALUES if self.judged_live else Change.PICTURE
+        return None, Change.VALUES  # the engine upgrades it for a center it did not judge live
 
     def _apply_capacity(
         self, report: Capacity, received_at: float

@@ -25,10 +25,6 @@ class FederationIndex:
     def of(cls, registry: Registry) -> FederationIndex:
         """Index ``registry``."""
         ids = registry.center_ids()
-        neighbours: dict[str, list[str]] = {center: [] for center in ids}
-        for link in registry.links:
-            neighbours[link.a].append(link.b)
-            neighbours[link.b].append(link.a)
         tiers: list[str] = []
         for center in registry.centers:
             if center.tier not in tiers:
@@ -40,6 +36,6 @@ class FederationIndex:
             nationals=tuple(c.id for c in registry.centers if c.tier == "national"),
             links=registry.links,
             link_by_key={link.key: link for link in registry.links},
-            neighbours={center: tuple(peers) for center, peers in neighbours.items()},
+            neighbours=registry.adjacency(),
             tiers=tuple(tiers),
         )

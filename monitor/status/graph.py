@@ -15,6 +15,8 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from monitor.status.model import LinkKey, link_key
+
 Adjacency = Mapping[str, Collection[str]]
 
 VIRTUAL_ROOT: Final = ""
@@ -69,7 +71,7 @@ class Resilience:
     """Centers one failure away from the core: the nearest SPOF, ``(center,)`` or ``(a, b)``."""
     cut_centers: dict[str, list[str]] = field(default_factory=dict)
     """Articulation center -> the centers its failure would cut off the core."""
-    bridges: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    bridges: dict[LinkKey, list[str]] = field(default_factory=dict)
     """Bridge link (sorted ends) -> the centers its loss would cut off the core."""
 
 
@@ -168,11 +170,11 @@ def resilience(core: Sequence[str], adjacency: Adjacency) -> Resilience:
         result.cut_centers[cut] = lost
     for head in tree.bridged:
         parent = top[head]
-        key = (parent, head) if parent < head else (head, parent)
+        key = link_key(parent, head)
         result.bridges[key] = order[disc[head] : disc[head] + size[head]]
     for center, above in top.items():
         if center in tree.bridged:
-            result.nearest_spof[center] = (above, center) if above < center else (center, above)
+            result.nearest_spof[center] = link_key(above, center)
         elif above != root:
             result.nearest_spof[center] = (above,)
     result.reach = order[1:] if root == VIRTUAL_ROOT else order

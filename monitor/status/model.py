@@ -13,6 +13,27 @@ from typing import Final, Literal
 
 from agents.protocol import Resource
 
+# Defined with the registry (what a link is); re-exported as part of the core's vocabulary.
+from monitor.registry import LinkKey, link_key
+
+__all__ = [
+    "CONNECTED_STATUSES",
+    "LINK_STATES",
+    "STATUSES",
+    "USABLE_LINK_STATES",
+    "CenterView",
+    "LinkKey",
+    "LinkState",
+    "LinkView",
+    "ProbeView",
+    "RootCause",
+    "SinglePointOfFailure",
+    "Snapshot",
+    "Status",
+    "StatusEvent",
+    "link_key",
+]
+
 Status = Literal[
     "connected", "degraded", "isolated", "stale", "down", "unreachable", "maintenance", "unknown"
 ]
@@ -32,14 +53,6 @@ CONNECTED_STATUSES: Final[frozenset[Status]] = frozenset({"connected", "degraded
 LinkState = Literal["up", "down", "asymmetric", "unknown"]
 LINK_STATES: Final[tuple[LinkState, ...]] = ("up", "down", "asymmetric", "unknown")
 USABLE_LINK_STATES: Final[frozenset[LinkState]] = frozenset({"up", "asymmetric"})
-
-LinkKey = tuple[str, str]
-"""A link's id: its two ends in sorted order (``a < b``)."""
-
-
-def link_key(a: str, b: str) -> LinkKey:
-    """The canonical (sorted) key of the link between ``a`` and ``b``."""
-    return (a, b) if a < b else (b, a)
 
 
 @dataclass(frozen=True, slots=True)
