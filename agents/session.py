@@ -13,7 +13,6 @@ import contextlib
 import itertools
 import logging
 import math
-import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import aiomqtt
 from agents.broker import BrokerAddress, backoff_delays
 from agents.capacity import CapacityReading
 from agents.lifecycle import cancel_and_wait
+from agents.mqtt_compat import cut_connection, stop_keepalive
 from agents.protocol import (
     QOS,
     RETAIN,
@@ -123,30 +123,18 @@ class CenterSession:
         self._serving_halt: asyncio.Future[None] | None = None
         self._probe_soon = asyncio.Event()
 
-    # --- fault hooks (simulators and tests; the agent never calls these) -------------------
+    # --- the seam for simulated faults (monitor.simulation.faults; the agent never halts) -----
 
-    def drop(self) -> None:
-        """End the session as a killed process would: cut the connection without a DISCONNECT.
+    def _halt(self, mode: Mode) -> None:
+        """Stop serving as a killed (``dropped``) or hung (``frozen``) process would.
 
-        The broker then publishes the will (offline, lost). No goodbye, no reconnect: ``run``
-        returns. Works on a frozen session too.
+        A frozen session keeps its socket open but sends nothing, keepalive pings included, until
+        it is dropped or stopped; a dropped one cuts the connection without a DISCONNECT (the
+        broker publishes the will) and ``run`` returns. Neither says goodbye.
         """
-        self._mode = "dropped"
-        self._halt()
-
-    def freeze(self) -> None:
-        """Hang as a deadlocked process would: keep the socket open but send nothing at all.
-
-        Publishing stops and so do MQTT keepalive pings, so the broker fires the will after
-        1.5 x ``keepalive_s``; a lost connection is not noticed and not retried. A frozen session
-        ends only with ``drop`` or ``stop``, and either way without a goodbye (a hung process
-        cannot say one): the connection is cut.
-        """
-        if self._mode == "running":
-            self._mode = "frozen"
-            self._halt()
-
-    def _halt(self) -> None:
+        if mode == "frozen" and self._mode != "running":
+            return
+        self._mode = mode
         self._halted.set()
         if self._serving_halt is not None and not self._serving_halt.done():
             self._serving_halt.set_result(None)
@@ -270,9 +258,7 @@ class CenterSession:
         log.info(
             "center %s: frozen (no messages, no keepalive pings)", self.center, extra=self._extra
         )
-        pinger = client._misc_task  # aiomqtt has no API to stop keepalive pings
-        if pinger is not None:
-            pinger.cancel()
+        stop_keepalive(client)
         while self._mode == "frozen" and not stop.is_set():
             self._halted.clear()
             await _first_of(stop, self._halted)
@@ -284,13 +270,7 @@ class CenterSession:
             self.center,
             extra=self._extra,
         )
-        sock = client._client.socket()  # aiomqtt has no API to drop a connection uncleanly
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(DROP_TIMEOUT_S):
-                await asyncio.shield(client._disconnected)
+        await cut_connection(client, DROP_TIMEOUT_S)
 
     async def _goodbye(self, client: aiomqtt.Client) -> None:
         goodbye = CenterState(

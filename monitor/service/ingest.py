@@ -20,6 +20,7 @@ from typing import Final, Protocol
 import aiomqtt
 
 from agents.broker import BrokerAddress, backoff_delays
+from agents.mqtt_compat import release_socket
 from agents.protocol import (
     SUBSCRIPTION,
     AggregatorState,
@@ -210,11 +211,9 @@ class Ingest:
         try:
             await self._serve_client(client)
         finally:
-            paho = client._client
-            if paho.socket() is not None:
-                # Cancelled while connecting (aiomqtt connects in an executor thread): close
-                # the socket now, while the loop runs, not in __del__ after it has closed.
-                paho._reset_sockets()
+            # Cancelled while connecting (aiomqtt connects in an executor thread): close the
+            # socket now, while the loop runs, not in __del__ after it has closed.
+            release_socket(client)
 
     async def _serve_client(self, client: aiomqtt.Client) -> None:
         async with client:

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from agents.broker import BrokerAddress, backoff_delays
 from agents.capacity import CapacityReading
 from agents.protocol import MessageKind, Probe
-from agents.session import CenterSession, SessionTiming
+from agents.session import SessionTiming
 from monitor.registry import CenterSpec
 from monitor.simulation.capacity import CapacityDrift
+from monitor.simulation.faults import FaultableSession
 from monitor.simulation.network import SimulatedNetwork
 
 logger = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class SimulatedAgent:
         self._capacity = CapacityDrift.for_center(center, rng)
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
-        self._session: CenterSession | None = None
+        self._session: FaultableSession | None = None
         self._last_session = 0
         self._failures = 0
         self._frozen = False
@@ -167,11 +168,11 @@ class SimulatedAgent:
                 self._failures += session.failures
                 self._session = None
 
-    def _new_session(self) -> CenterSession:
+    def _new_session(self) -> FaultableSession:
         """A restarted agent process: a new session number, larger than any before."""
         self._last_session = max(self._last_session + 1, int(self._clock() * 1000))
         self._frozen = False
-        self._session = CenterSession(
+        self._session = FaultableSession(
             self._broker,
             self.id,
             self._session_timing,
