@@ -1,6 +1,7 @@
 """Build the Grafana dashboards (``grafana/dashboards/*.json``) as code.
 
-Usage: ``python scripts/build_dashboards.py [OUTPUT_DIR]`` (default ``grafana/dashboards``).
+Usage: ``python scripts/build_dashboards.py [OUTPUT_DIR]`` (default ``grafana/dashboards``), with
+dcmon installed (``.venv``): the status colours come from ``monitor.status.palette``.
 
 Plain dictionaries in Grafana's dashboard JSON model (schemaVersion 39, Grafana 10/11); the
 committed JSON files are this script's output, and a test fails when they drift apart. Every
@@ -16,6 +17,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from monitor.status.model import LinkState
+from monitor.status.palette import LINK_COLOURS, STATUS_COLOURS
 
 Json = dict[str, Any]
 
@@ -33,19 +37,9 @@ CENTER_CAPACITY = {
 RESOURCE_UNITS = {"cpu_cores": "short", "gpus": "short", "memory_bytes": "bytes"}
 RESOURCE_UNITS["storage_bytes"] = "bytes"
 
-# One colour per center status, shared by every panel (matches the aggregator's status page).
-STATUS_COLOURS = {
-    "connected": "green",
-    "degraded": "yellow",
-    "stale": "blue",
-    "isolated": "orange",
-    "down": "red",
-    "unreachable": "dark-red",
-    "maintenance": "purple",
-    "unknown": "text",
-}
-LINK_STATES = {0: ("up", "green"), 1: ("asymmetric", "yellow"), 2: ("down", "red")}
-LINK_STATES[3] = ("unknown", "text")
+# Link states as the numbers the state-timeline panels map back to text and colour.
+LINK_STATE_CODES: tuple[LinkState, ...] = ("up", "asymmetric", "down", "unknown")
+LINK_STATES = {code: (state, LINK_COLOURS[state]) for code, state in enumerate(LINK_STATE_CODES)}
 
 
 # --- building blocks ----------------------------------------------------------------------------
@@ -305,7 +299,7 @@ def overview() -> Json:
                         },
                         "config": {
                             "style": {
-                                "color": {"field": "status", "fixed": "grey"},
+                                "color": {"field": "status", "fixed": STATUS_COLOURS["unknown"]},
                                 "size": {"fixed": 6},
                                 "text": {"field": "center", "mode": "field"},
                                 "textConfig": {"fontSize": 9, "offsetY": -10},

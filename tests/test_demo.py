@@ -19,6 +19,8 @@ from typing import Any
 import psutil
 import pytest
 
+from monitor.status.palette import LINK_COLOURS, STATUS_COLOURS, STATUS_TEXT_COLOURS
+from tests.colours import css_rgb
 from tests.services import free_port, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
@@ -235,7 +237,8 @@ def test_dcmon_capacity_shows_tiers_and_candidates(demo: Demo) -> None:
 
 
 def test_status_page_shows_every_center_and_a_fault_within_seconds(demo: Demo) -> None:
-    """The page draws all 72 centers; a center downed via the API turns `down` on the map."""
+    """The page draws all 72 centers; a center downed via the API turns `down` on the map, and
+    markers, links and pills show the status palette's colours."""
     from playwright.sync_api import sync_playwright
 
     wait_until(lambda: all_connected(demo.url), timeout_s=30, interval_s=0.25)
@@ -262,10 +265,36 @@ def test_status_page_shows_every_center_and_a_fault_within_seconds(demo: Demo) -
             )
             page.wait_for_selector('#problems tr[data-center="hub-south"]', timeout=10_000)
             page.screenshot(path=str(ARTIFACTS / "status-page-hub-south-down.png"))
+            assert_page_colours_are_the_palette(page)
         finally:
             browser.close()
             post_fault(demo.url, "heal")
     wait_until(lambda: all_connected(demo.url), timeout_s=30, interval_s=0.25)
+
+
+def assert_page_colours_are_the_palette(page: Any) -> None:
+    """Every center marker, link and status pill has the computed colour the palette gives it."""
+    markers = page.eval_on_selector_all(
+        "#map [data-center]", "els => els.map(e => [e.dataset.status, getComputedStyle(e).fill])"
+    )
+    assert "down" in {status for status, _ in markers}
+    for status, fill in markers:
+        assert fill == css_rgb(STATUS_COLOURS[status]), status
+    lines = page.eval_on_selector_all(
+        "#map [data-link]", "els => els.map(e => [e.dataset.state, getComputedStyle(e).stroke])"
+    )
+    assert lines
+    for state, stroke in lines:
+        assert stroke == css_rgb(LINK_COLOURS[state]), state
+    pills = page.eval_on_selector_all(
+        ".pill",
+        "els => els.map(e => [e.classList[1], getComputedStyle(e).backgroundColor,"
+        " getComputedStyle(e).color])",
+    )
+    assert "down" in {status for status, _, _ in pills}
+    for status, background, text in pills:
+        assert background == css_rgb(STATUS_COLOURS[status]), status
+        assert text == css_rgb(STATUS_TEXT_COLOURS[status]), status
 
 
 def test_ctrl_c_stops_the_demo_and_its_broker(tmp_path: Path) -> None:

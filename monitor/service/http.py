@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,6 +32,7 @@ from monitor.service.views import (
     header,
     link_json,
     nodegraph_json,
+    palette_css,
     spof_json,
     topology_json,
 )
@@ -41,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 AGGREGATOR: Final = web.AppKey("aggregator", Aggregator)
 OPENAPI: Final = web.AppKey("openapi", bytes)
+PALETTE_CSS: Final = web.AppKey("palette_css", bytes)
 STATIC_DIR: Final = Path(__file__).resolve().parent.parent / "static"
 METRICS_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 SSE_KEEPALIVE_S: Final = 15.0
@@ -63,6 +66,7 @@ def build_app(
     app = web.Application(middlewares=[_errors])
     app[AGGREGATOR] = aggregator
     app[OPENAPI] = resources.files("monitor").joinpath("openapi.json").read_bytes()
+    app[PALETTE_CSS] = palette_css().encode()
     app.cleanup_ctx.append(_run_aggregator)
     app.on_shutdown.append(_end_streams)
     app.router.add_get("/metrics", metrics)
@@ -79,6 +83,8 @@ def build_app(
     app.router.add_get("/api/v1/events/stream", events_stream)
     if (STATIC_DIR / "index.html").is_file():
         app.router.add_get("/", index)
+        # Generated, not a file: resolved before the static directory by its longer prefix.
+        app.router.add_get("/static/palette.css", palette)
         app.router.add_static("/static/", STATIC_DIR)
     if demo_app is not None:
         app.add_subapp("/api/v1/demo/", demo_app)
@@ -210,6 +216,17 @@ async def openapi(request: web.Request) -> web.Response:
 async def index(request: web.Request) -> web.FileResponse:
     """The built-in status page."""
     return web.FileResponse(STATIC_DIR / "index.html")
+
+
+async def palette(request: web.Request) -> web.Response:
+    """The status palette as CSS custom properties, revalidated by ETag like the static files."""
+    body = request.app[PALETTE_CSS]
+    etag = hashlib.sha256(body).hexdigest()[:20]
+    if any(tag.value in (etag, "*") for tag in request.if_none_match or ()):
+        raise web.HTTPNotModified(headers={"ETag": f'"{etag}"'})
+    response = web.Response(body=body, content_type="text/css", charset="utf-8")
+    response.etag = etag
+    return response
 
 
 async def centers(request: web.Request) -> web.Response:

@@ -1,4 +1,5 @@
-"""JSON shapes of the HTTP API, built from a ``Snapshot`` and the registry (no I/O).
+"""JSON shapes of the HTTP API, built from a ``Snapshot`` and the registry, and the status page's
+palette stylesheet (no I/O).
 
 The shapes are described by ``monitor/openapi.json``; keep the two in step.
 """
@@ -18,22 +19,12 @@ from monitor.status.model import (
     Snapshot,
     StatusEvent,
 )
+from monitor.status.palette import LINK_COLOURS, STATUS_COLOURS, STATUS_TEXT_COLOURS
 from monitor.status.planner import Candidate, ResourceTotal, capacity_totals
 
 Json = dict[str, Any]
 
-# Colours of the Node Graph panel, by what the status means to an operator.
-_NODE_COLOURS: Final = {
-    "connected": "green",
-    "degraded": "yellow",
-    "stale": "yellow",
-    "isolated": "red",
-    "down": "red",
-    "unreachable": "orange",
-    "maintenance": "blue",
-    "unknown": "gray",
-}
-_EDGE_COLOURS: Final = {"up": "green", "asymmetric": "yellow", "down": "red", "unknown": "gray"}
+# The Node Graph arc each status fills; the node's ``color`` comes from the status palette.
 _ARCS: Final = {
     "connected": "arc__connected",
     "degraded": "arc__degraded",
@@ -200,7 +191,7 @@ def nodegraph_json(snapshot: Snapshot, registry: Registry) -> Json:
             "subTitle": spec.name,
             "mainStat": status,
             "secondaryStat": f"{spec.tier}, {spec.region}",
-            "color": _NODE_COLOURS[status],
+            "color": STATUS_COLOURS[status],
             "detail__tier": spec.tier,
             "detail__region": spec.region,
             "detail__why": view.why if view else "",
@@ -221,12 +212,26 @@ def nodegraph_json(snapshot: Snapshot, registry: Registry) -> Json:
                 "target": b,
                 "mainStat": state,
                 "secondaryStat": f"{rtt * 1000:.1f} ms" if rtt is not None else "",
-                "color": _EDGE_COLOURS[state],
+                "color": LINK_COLOURS[state],
                 "detail__bandwidth_gbps": spec_link.bandwidth_gbps,
                 "detail__bridge": link.bridge if link else False,
             }
         )
     return {"nodes": nodes, "edges": edges}
+
+
+def palette_css() -> str:
+    """The status palette as CSS custom properties: ``--status-down``, ``--status-down-text``, ...
+
+    The status page links it before its own stylesheet, which uses only these properties.
+    """
+    lines = ["/* dcmon status palette, generated from monitor/status/palette.py */", ":root {"]
+    for status, colour in STATUS_COLOURS.items():
+        lines.append(f"  --status-{status}: {colour};")
+        lines.append(f"  --status-{status}-text: {STATUS_TEXT_COLOURS[status]};")
+    lines.extend(f"  --link-{state}: {colour};" for state, colour in LINK_COLOURS.items())
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def spof_json(snapshot: Snapshot) -> Json:

@@ -206,12 +206,12 @@ function renderLegend() {
   const legend = document.getElementById("legend");
   for (const s of STATUSES) {
     const item = el("li");
-    item.append(el("span", { class: "swatch", style: `background: var(--${s})` }), document.createTextNode(s));
+    item.append(el("span", { class: "swatch", style: `background: var(--status-${s})` }), document.createTextNode(s));
     legend.append(item);
   }
-  for (const [state, colour] of [["link up", "#74b816"], ["asymmetric", "var(--degraded)"], ["link down", "var(--down)"], ["link unknown", "var(--unknown)"]]) {
+  for (const [state, label] of [["up", "link up"], ["asymmetric", "asymmetric"], ["down", "link down"], ["unknown", "link unknown"]]) {
     const item = el("li");
-    item.append(el("span", { class: "line", style: `border-color: ${colour}` }), document.createTextNode(state));
+    item.append(el("span", { class: "line", style: `border-color: var(--link-${state})` }), document.createTextNode(label));
     legend.append(item);
   }
 }
