@@ -1,7 +1,8 @@
 """Run the SHIPPED mosquitto configuration (config/mosquitto/) on a free loopback port.
 
-The shipped files name container paths (``/mosquitto/config/...``) and port 1883; a test rewrites
-exactly those lines, asserting that each one is there, so that what runs is what ships.
+The shipped files name container paths (``/mosquitto/config/...``, ``/mosquitto/certs/...``) and
+ports 1883 and 8883; a test rewrites exactly those lines, asserting that each one is there, so
+that what runs is what ships.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ def write_password_file(path: Path, users: dict[str, str]) -> None:
 class ShippedBroker:
     """A mosquitto started from one of the shipped config files, with test users.
 
-    ``password_file`` (e.g. the shipped demo ``passwd``) replaces the generated one.
+    ``password_file`` (e.g. the shipped demo ``passwd``) replaces the generated one. With
+    ``tls_certs`` (a directory holding ``ca.crt``, ``server.crt`` and ``server.key``) the shipped
+    ``conf.d/tls.conf.example`` runs too, on ``tls_port``, rewritten by ``tls_replacements``.
     """
 
     workdir: Path
@@ -48,6 +51,9 @@ class ShippedBroker:
     replacements: dict[str, str] = field(default_factory=dict)
     password_file: Path | None = None
     port: int = field(default_factory=free_port)
+    tls_certs: Path | None = None
+    tls_replacements: dict[str, str] = field(default_factory=dict)
+    tls_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -72,11 +78,24 @@ class ShippedBroker:
         # Running as root, mosquitto would switch to user "mosquitto", who cannot read tmp_path.
         config = self.workdir / "mosquitto.conf"
         config.write_text(text + "\nuser root\n", encoding="utf-8")
+        if self.tls_certs is not None:
+            tls = (MOSQUITTO_DIR / "conf.d" / "tls.conf.example").read_text(encoding="utf-8")
+            tls = rewrite(
+                tls,
+                {
+                    "listener 8883\n": f"listener {self.tls_port} 127.0.0.1\n",
+                    "/mosquitto/certs/": f"{self.tls_certs}/",
+                    **self.tls_replacements,
+                },
+            )
+            (self.workdir / "conf.d" / "tls.conf").write_text(tls, encoding="utf-8")
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         with (self.workdir / "mosquitto.log").open("ab") as log:
             self.process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=log)
         try:
             wait_for_port(self.port)
+            if self.tls_certs is not None:
+                wait_for_port(self.tls_port)
         except TimeoutError:
             self.stop()
             raise

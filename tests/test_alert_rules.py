@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.certificates import authority, issue
 from tests.conftest import REPO
 
 PROMETHEUS_DIR = REPO / "config" / "prometheus"
@@ -97,6 +98,43 @@ def test_prometheus_config_passes_promtool_check() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(alert_rules())} rules found" in result.stdout
+
+
+def secured_scrape_job() -> dict[str, Any]:
+    """The commented-out https + basic auth job of prometheus.yml, uncommented."""
+    text = (PROMETHEUS_DIR / "prometheus.yml").read_text(encoding="utf-8")
+    block = text.split("# BEGIN dcmon over https\n", 1)[1].split("  # END dcmon over https", 1)[0]
+    lines = [line.removeprefix("  # ") for line in block.splitlines()]
+    jobs: list[dict[str, Any]] = yaml.safe_load("\n".join(lines))
+    assert len(jobs) == 1
+    return jobs[0]
+
+
+def test_the_https_scrape_job_of_prometheus_yml_passes_promtool_check(tmp_path: Path) -> None:
+    """Uncommented, the TLS + basic auth job is valid, keeps job="dcmon", reads secrets files."""
+    job = secured_scrape_job()
+    assert job["job_name"] == "dcmon"
+    assert job["scheme"] == "https"
+    assert set(job["basic_auth"]) == {"username", "password_file"}  # no password in the file
+    assert set(job["tls_config"]) == {"ca_file", "cert_file", "key_file"}
+    # promtool checks that the files exist: give it real ones.
+    authority(tmp_path, "dcmon_ca")
+    issue(tmp_path, "prometheus", "dcmon_ca")
+    (tmp_path / "dcmon_scrape_password").write_text("scrape-secret\n", encoding="utf-8")
+    rendered = yaml.safe_dump(job).replace("/run/secrets/", f"{tmp_path}/")
+    shipped = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text(encoding="utf-8"))
+    shipped["rule_files"] = [str(PROMETHEUS_DIR / "rules" / "*.yml")]
+    shipped["scrape_configs"] = [
+        yaml.safe_load(rendered) if other["job_name"] == "dcmon" else other
+        for other in shipped["scrape_configs"]
+    ]
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump(shipped), encoding="utf-8")
+    result = subprocess.run(
+        [promtool(), "check", "config", str(config)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
 
 
 def test_rule_unit_tests_pass_promtool() -> None:

@@ -1,12 +1,14 @@
-"""The shipped mosquitto configuration on a real broker: per-agent ACL, limits and a bridge."""
+"""The shipped mosquitto configuration on a real broker: ACL, client identity, limits, a bridge."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import itertools
+import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiomqtt
@@ -14,6 +16,7 @@ import pytest
 
 from agents import protocol
 from agents.protocol import CenterState, Heartbeat, MessageKind
+from tests.certificates import authority, client_context, issue
 from tests.shipped_broker import ShippedBroker
 
 PASSWORDS = {
@@ -23,6 +26,10 @@ PASSWORDS = {
     "bridge-central": "bridge-secret",
 }
 _ids = itertools.count()
+VICTIM, ATTACKER = "prov-lao-cai", "prov-son-la"
+CLIENT_ID_TIE = "use_username_as_clientid true\n"
+UNTIED = {CLIENT_ID_TIE: "use_username_as_clientid false\n"}
+TAKEOVERS = 14  # as many as issue 10 saw in 30 s
 
 
 @pytest.fixture
@@ -177,3 +184,159 @@ async def test_a_bridged_regional_broker_delivers_its_agents_messages_to_the_nat
             )
     finally:
         regional.stop()
+
+
+@dataclass(frozen=True)
+class TakeoverOutcome:
+    """What the aggregator and the victim saw while another account claimed the victim's id."""
+
+    aggregator_saw: list[str]
+    victim_still_subscribed: bool
+
+
+async def claim_client_id(
+    victim: aiomqtt.Client,
+    attacker: Callable[[], aiomqtt.Client],
+    aggregator: aiomqtt.Client,
+) -> TakeoverOutcome:
+    """``attacker()`` connects TAKEOVERS times with the victim's client id, forging its heartbeat.
+
+    Then the victim (if it can) publishes its own heartbeat, and the aggregator a marker on its
+    state topic, which the victim is subscribed to. A knocked-off victim shows as its will (state
+    topic) at the aggregator, as a failed heartbeat, and as a lost subscription.
+    """
+    beat = protocol.center_topic(VICTIM, MessageKind.HEARTBEAT)
+    marker = protocol.aggregator_topic("takeover-test")
+    async with victim:
+        await victim.subscribe(marker, qos=1)
+        for seq in range(TAKEOVERS):
+            async with attacker() as intruder:
+                await intruder.publish(beat, heartbeat(seq), qos=1)
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            async with asyncio.timeout(3):
+                await victim.publish(beat, heartbeat(TAKEOVERS), qos=1)
+        await aggregator.publish(marker, b"{}", qos=1)
+        seen = await received_topics(aggregator, marker)
+        try:
+            async with asyncio.timeout(3):
+                subscribed = str((await anext(aiter(victim.messages))).topic) == marker
+        except (aiomqtt.MqttError, TimeoutError):
+            subscribed = False
+    return TakeoverOutcome(seen, subscribed)
+
+
+def victim_with_will(port: int, tls: ssl.SSLContext | None = None) -> aiomqtt.Client:
+    """The victim as the real agent connects: client id = center id, a will on its state topic.
+
+    With ``tls`` (its certificate) it sends no user name: the broker takes the CN.
+    """
+    offline = protocol.encode(
+        CenterState(center=VICTIM, status="offline", session=1, ts=time.time(), reason="lost")
+    )
+    return aiomqtt.Client(
+        "127.0.0.1",
+        port,
+        username=VICTIM if tls is None else None,
+        password=PASSWORDS[VICTIM] if tls is None else None,
+        identifier=VICTIM,
+        will=aiomqtt.Will(protocol.center_topic(VICTIM, MessageKind.STATE), offline, qos=1),
+        tls_context=tls,
+    )
+
+
+def impostor(port: int, tls: ssl.SSLContext | None = None) -> aiomqtt.Client:
+    """Another center (its password, or its certificate) asking for the victim's client id."""
+    return aiomqtt.Client(
+        "127.0.0.1",
+        port,
+        username=ATTACKER if tls is None else None,
+        password=PASSWORDS[ATTACKER] if tls is None else None,
+        identifier=VICTIM,
+        tls_context=tls,
+    )
+
+
+def assert_victim_undisturbed(outcome: TakeoverOutcome) -> None:
+    """No will (no flap) and none of the forged beats: the victim's own heartbeat, the marker."""
+    own_beat = protocol.center_topic(VICTIM, MessageKind.HEARTBEAT)
+    assert outcome.aggregator_saw == [own_beat, protocol.aggregator_topic("takeover-test")]
+    assert outcome.victim_still_subscribed
+
+
+def assert_victim_knocked_off(outcome: TakeoverOutcome) -> None:
+    """The victim's will reached the aggregator, its heartbeat did not, its subscription is gone."""
+    assert protocol.center_topic(VICTIM, MessageKind.STATE) in outcome.aggregator_saw
+    assert protocol.center_topic(VICTIM, MessageKind.HEARTBEAT) not in outcome.aggregator_saw
+    assert not outcome.victim_still_subscribed
+
+
+async def test_an_account_cannot_knock_another_center_off_by_taking_its_client_id(
+    national: ShippedBroker, aggregator: aiomqtt.Client
+) -> None:
+    """14 logins as prov-son-la with client id prov-lao-cai: prov-lao-cai never flaps."""
+    port = national.port
+    outcome = await claim_client_id(victim_with_will(port), lambda: impostor(port), aggregator)
+    assert_victim_undisturbed(outcome)
+
+
+async def test_without_the_client_id_tie_the_same_logins_knock_the_center_off(
+    tmp_path: Path,
+) -> None:
+    """Control: with use_username_as_clientid off, the first takeover disconnects the victim."""
+    broker = ShippedBroker(tmp_path, "mosquitto.conf", PASSWORDS, replacements=UNTIED)
+    broker.start()
+    try:
+        async with client(broker, "aggregator") as watcher:
+            await watcher.subscribe(protocol.SUBSCRIPTION, qos=1)
+            port = broker.port
+            outcome = await claim_client_id(victim_with_will(port), lambda: impostor(port), watcher)
+    finally:
+        broker.stop()
+    assert_victim_knocked_off(outcome)
+
+
+@pytest.fixture
+def certs(tmp_path: Path) -> Path:
+    """A test CA, the broker's certificate for 127.0.0.1, and one certificate per center."""
+    directory = tmp_path / "certs"
+    directory.mkdir()
+    authority(directory, "ca")
+    issue(directory, "server", "ca", ip_san=True)
+    for center in (VICTIM, ATTACKER):
+        issue(directory, center, "ca")
+    return directory
+
+
+async def tls_takeover(
+    workdir: Path, certs: Path, tls_replacements: dict[str, str]
+) -> TakeoverOutcome:
+    """The takeover attempts on the shipped TLS listener, each center with its own certificate."""
+    broker = ShippedBroker(
+        workdir, "mosquitto.conf", PASSWORDS, tls_certs=certs, tls_replacements=tls_replacements
+    )
+    broker.start()
+    try:
+        async with client(broker, "aggregator") as watcher:
+            await watcher.subscribe(protocol.SUBSCRIPTION, qos=1)
+            port = broker.tls_port
+            return await claim_client_id(
+                victim_with_will(port, client_context(certs, VICTIM)),
+                lambda: impostor(port, client_context(certs, ATTACKER)),
+                watcher,
+            )
+    finally:
+        broker.stop()
+
+
+async def test_a_certificate_for_another_center_cannot_take_over_its_client_id(
+    tmp_path: Path, certs: Path
+) -> None:
+    """TLS: the CN is user name and client id; prov-son-la's cert cannot evict prov-lao-cai."""
+    assert_victim_undisturbed(await tls_takeover(tmp_path / "broker", certs, {}))
+
+
+async def test_without_the_client_id_tie_a_certificate_knocks_another_center_off(
+    tmp_path: Path, certs: Path
+) -> None:
+    """Control: TLS listener without use_username_as_clientid, the same logins evict the victim."""
+    assert_victim_knocked_off(await tls_takeover(tmp_path / "broker", certs, UNTIED))

@@ -8,7 +8,6 @@ certificate, as ``docs/operations.md`` recommends for production.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,39 +15,10 @@ import pytest
 from agents.broker import TlsFiles
 from tests.agent_harness import AgentProcesses
 from tests.aggregator_harness import LiveAggregator, aggregator_config, write_small_topology
+from tests.certificates import authority, issue
 from tests.services import Mosquitto, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def _issue(directory: Path, name: str, ca: str, *, ip_san: bool = False) -> None:
-    """A P-256 key and a certificate with CN=name, signed by ``ca``."""
-    _openssl(
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}",
-        cwd=directory,
-    )  # fmt: skip
-    extra: list[str] = []
-    if ip_san:
-        (directory / f"{name}.ext").write_text("subjectAltName=IP:127.0.0.1\n", encoding="ascii")
-        extra = ["-extfile", f"{name}.ext"]
-    _openssl(
-        "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
-        "-CAcreateserial", "-days", "2", "-out", f"{name}.crt", *extra,
-        cwd=directory,
-    )  # fmt: skip
-
-
-def _authority(directory: Path, name: str) -> None:
-    _openssl(
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", f"{name}.key", "-out", f"{name}.crt", "-days", "2", "-subj", f"/CN={name}",
-        cwd=directory,
-    )  # fmt: skip
 
 
 @pytest.fixture
@@ -56,11 +26,11 @@ def certs(tmp_path: Path) -> Path:
     """A test CA, a server certificate for 127.0.0.1, client certificates, and a rogue CA."""
     directory = tmp_path / "certs"
     directory.mkdir()
-    _authority(directory, "ca")
-    _authority(directory, "rogue-ca")
-    _issue(directory, "server", "ca", ip_san=True)
+    authority(directory, "ca")
+    authority(directory, "rogue-ca")
+    issue(directory, "server", "ca", ip_san=True)
     for client in ("aggregator", "prov-c"):
-        _issue(directory, client, "ca")
+        issue(directory, client, "ca")
     return directory
 
 

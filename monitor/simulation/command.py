@@ -38,6 +38,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--topology", default="config/topology.yaml", metavar="FILE")
     parser.add_argument("--broker", default="mqtt://127.0.0.1:1883", metavar="URL")
     parser.add_argument(
+        "--center-accounts",
+        action="store_true",
+        help=(
+            "log in as each center (user name = center id, every center with the broker URL's "
+            "or DCMON_MQTT_PASSWORD's password), as real agents do: needed on a broker that ties "
+            "client id to user name, like the shipped mosquitto config"
+        ),
+    )
+    parser.add_argument(
         "--scale", type=int, metavar="N", help="grow (or shrink) the federation to N centers"
     )
     parser.add_argument(
@@ -88,7 +97,9 @@ async def _simulate(registry: Registry, url: str, args: argparse.Namespace, timi
     stop = asyncio.Event()
     print(f"simulating {len(registry.centers)} centers against {url}", flush=True)
     with stop_on_signals(stop):
-        async with Simulator(registry, broker, timing, seed=args.seed) as simulator:
+        async with Simulator(
+            registry, broker, timing, seed=args.seed, center_accounts=args.center_accounts
+        ) as simulator:
             started = time.monotonic()
             last_total, last_at = 0, started
             while not stop.is_set():

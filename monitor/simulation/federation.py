@@ -7,6 +7,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from types import TracebackType
 
 from agents.broker import BrokerAddress
@@ -32,6 +33,10 @@ class Simulator:
         broker: where the agents publish.
         timing: publishing intervals of every agent.
         seed: makes probe noise and capacity drift reproducible.
+        center_accounts: each agent logs in as its center (user name = center id, the broker
+            address's password), as real agents do; a broker that ties client id to user name
+            (the shipped config) would otherwise let the agents of one shared account evict
+            one another.
         flap_period_s: how long a flapping link stays failed, then working.
         clock: wall clock for payload timestamps and flap phases.
     """
@@ -43,6 +48,7 @@ class Simulator:
         timing: Timing | None = None,
         *,
         seed: int | None = None,
+        center_accounts: bool = False,
         flap_period_s: float = 4.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -60,7 +66,7 @@ class Simulator:
                 center,
                 neighbours.get(center.id, ()),
                 self.network,
-                broker=broker,
+                broker=replace(broker, username=center.id) if center_accounts else broker,
                 timing=self.timing,
                 stats=self.stats,
                 rng=random.Random(rng.random()),
