@@ -90,6 +90,10 @@ class Registry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         """Center ids in registry order (the order decides core ties)."""
         return tuple(c.id for c in self.centers)
 
+    def regions(self) -> tuple[str, ...]:
+        """The regions of the registered centers, each once, in registry order."""
+        return tuple(dict.fromkeys(c.region for c in self.centers))
+
     def adjacency(self) -> dict[str, tuple[str, ...]]:
         """Registry neighbours of every center (registry order), each in link order.
 

@@ -182,6 +182,8 @@ class Aggregator:
         self.evaluation_durations.observe(self._last_evaluation_s)
         self.evaluations += 1
         self._evaluated_at = now
+        if snapshot is self._snapshot:
+            return snapshot  # nothing changed: its transitions were published already
         self._snapshot = snapshot
         if snapshot.transitions:
             self.events.publish(snapshot.transitions)

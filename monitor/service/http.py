@@ -11,7 +11,8 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from importlib import resources
 from pathlib import Path
 from typing import Final
@@ -118,8 +119,20 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 # --- query parameters ----------------------------------------------------------------------------
 
 
-def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
-    value = request.query.get(name)
+_DECIMAL: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
+_INTEGER: Final = re.compile(r"[0-9]+", re.ASCII)
+
+
+def _single(request: web.Request, name: str) -> str | None:
+    """The one value of query parameter ``name`` (a repeated parameter is ambiguous: 400)."""
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise ParameterError(name, f"given {len(values)} times; give it once")
+    return values[0] if values else None
+
+
+def _choice(request: web.Request, name: str, allowed: Collection[str]) -> str | None:
+    value = _single(request, name)
     if value is None:
         return None
     if value not in allowed:
@@ -130,21 +143,21 @@ def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | 
 def _number(
     request: web.Request, name: str, *, minimum: float = 0.0, integer: bool = False
 ) -> float | None:
-    text = request.query.get(name)
+    """A plain decimal (ASCII digits, no sign, exponent or ``_``; ``integer``: digits only)."""
+    text = _single(request, name)
     if text is None:
         return None
-    try:
-        value = float(int(text)) if integer else float(text)
-    except ValueError:
-        kind = "an integer" if integer else "a number"
-        raise ParameterError(name, f"{text!r} is not {kind}") from None
-    if not value >= minimum or value in (float("inf"), float("-inf")):
+    if (_INTEGER if integer else _DECIMAL).fullmatch(text) is None:
+        kind = "a whole number like 8" if integer else "a decimal number like 8 or 2.5"
+        raise ParameterError(name, f"{text!r} is not {kind}")
+    value = float(text)
+    if not value >= minimum or value == float("inf"):
         raise ParameterError(name, f"{text!r} must be a finite number >= {minimum:g}")
     return value
 
 
 def _center_id(request: web.Request, name: str) -> str | None:
-    value = request.query.get(name)
+    value = _single(request, name)
     if value is None:
         return None
     if value not in request.app[AGGREGATOR].snapshot.centers and value not in {
@@ -234,7 +247,7 @@ async def centers(request: web.Request) -> web.Response:
     aggregator = request.app[AGGREGATOR]
     status = _choice(request, "status", STATUSES)
     tier = _choice(request, "tier", TIERS)
-    region = request.query.get("region")
+    region = _choice(request, "region", aggregator.registry.regions())
     snapshot = aggregator.snapshot
     out = []
     for spec in aggregator.registry.centers:
