@@ -44,6 +44,10 @@ class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     heartbeat_misses: Annotated[int, msgspec.Meta(ge=1)] = 3
     default_heartbeat_interval_s: Seconds = 5.0
     probe_fresh_s: Seconds = 30.0
+    session_skew_s: Seconds = 300.0
+    """A session number beyond the aggregator's clock (ms) plus this does not pin a center."""
+    agent_reconnect_cap_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    """The agents' longest reconnect backoff: how much longer grace lasts after a blind spell."""
     thresholds: Thresholds = Thresholds()
     maintenance: tuple[MaintenanceSettings, ...] = ()
     auto_register: bool = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agents.protocol import (
     AggregatorState,
+    CenterState,
     Heartbeat,
     LinkReport,
     Message,
@@ -15,6 +16,8 @@ from monitor.status.engine import EngineSettings, MaintenanceWindow, StatusEngin
 from monitor.status.model import RootCause
 from tests.conftest import REPO
 from tests.federation_scenarios import INTERVAL, WINDOW, Feed, sample_registry
+
+RECONNECT_CAP_S = 30.0  # the agents' documented reconnect cap (docs/agent.md)
 
 
 def healthy() -> Feed:
@@ -197,8 +200,9 @@ def test_maintenance_window_overrides_and_ends() -> None:
 
 
 def test_blind_mode_and_grace_after_reconnect() -> None:
-    """Blind: everything unknown; after reconnect nothing is declared down until grace ends,
-    except a center whose will arrived."""
+    """Blind: everything unknown; after reconnect nothing is declared down until grace ends
+    (one heartbeat window plus the agents' reconnect cap, as p5 never comes back), except a
+    center whose will arrived."""
     feed = healthy()
     feed.engine.broker_lost(feed.now)
     snapshot = feed.engine.evaluate(feed.now)
@@ -216,7 +220,39 @@ def test_blind_mode_and_grace_after_reconnect() -> None:
     assert snapshot.centers["p3"].status == "stale"  # its neighbours still reach it
     assert snapshot.centers["n1"].status == "connected"
     snapshot = feed.run(WINDOW)
+    assert snapshot.centers["p5"].status == "unknown"  # agents may still be backing off
+    snapshot = feed.run(RECONNECT_CAP_S)
     assert snapshot.centers["p5"].status == "down"
+
+
+def test_grace_after_a_long_blind_spell_outlasts_the_agents_backoff() -> None:
+    """Broker down 60 s: while agents back off (up to 30 s) nothing is declared down or cut."""
+    feed = healthy()
+    feed.engine.broker_lost(feed.now)
+    feed.now += 60
+    feed.engine.broker_restored(feed.now)
+    back = {"n1", "n2"}  # the national core reconnects late; the others later still
+    feed.silent.update(c for c in feed.registry.center_ids() if c not in back)
+    cut_off = {"down", "isolated", "unreachable"}
+    for _ in range(int((WINDOW + RECONNECT_CAP_S) / INTERVAL) - 1):
+        snapshot = feed.run(INTERVAL)
+        assert not cut_off & {v.status for v in snapshot.centers.values()}
+    feed.silent.clear()
+    snapshot = feed.run(WINDOW)
+    assert {v.status for v in snapshot.centers.values()} <= {"connected", "degraded"}
+
+
+def test_grace_after_a_blind_spell_ends_early_once_every_center_is_back() -> None:
+    """When every center live before the outage is back, grace is one heartbeat window again."""
+    feed = healthy()
+    feed.engine.broker_lost(feed.now)
+    feed.now += 60
+    feed.engine.broker_restored(feed.now)
+    snapshot = feed.run(INTERVAL)  # everybody heartbeats again at once
+    feed.silent.add("p5")
+    feed.unreachable.add("p5")
+    snapshot = feed.run(WINDOW + 2 * INTERVAL)
+    assert snapshot.centers["p5"].status == "down"  # not held for the reconnect cap
 
 
 def test_startup_grace_keeps_silent_centers_unknown() -> None:
@@ -406,3 +442,37 @@ def test_start_without_an_uplink_report_is_unknown_in_grace_not_degraded() -> No
         feed.now += INTERVAL
         _reports_except(feed, quiet)
     assert feed.status()["hub-a"] == "degraded"
+
+
+def test_a_session_from_a_clock_running_ahead_does_not_pin_the_center() -> None:
+    """An agent restarted with a corrected clock (lower session) is live again at once, and the
+    abandoned future session's late will is refused."""
+    feed = healthy()
+    ahead = int((feed.now + 3600) * 1000)  # the agent's clock ran an hour ahead
+    assert feed.birth("hub-a", session=ahead) is None
+    feed.round()
+    assert feed.status()["hub-a"] == "connected"
+    corrected = int(feed.now * 1000)
+    assert feed.birth("hub-a", session=corrected) is None
+    feed.run(WINDOW + INTERVAL)
+    assert feed.status()["hub-a"] == "connected"
+    will = CenterState(center="hub-a", status="offline", session=ahead, ts=feed.now, reason="lost")
+    assert feed.send("hub-a", MessageKind.STATE, will) is RejectReason.OLD_SESSION
+    feed.round()
+    assert feed.status()["hub-a"] == "connected"
+
+
+def test_a_session_within_the_allowed_skew_still_pins_older_ones_out() -> None:
+    """A session only slightly ahead of the aggregator's clock is an ordinary session: an
+    older one is refused as before."""
+    feed = healthy()
+    slightly_ahead = int((feed.now + 60) * 1000)
+    assert feed.birth("hub-a", session=slightly_ahead) is None
+    older = CenterState(
+        center="hub-a",
+        status="online",
+        session=int(feed.now * 1000),
+        ts=feed.now,
+        heartbeat_interval_s=INTERVAL,
+    )
+    assert feed.send("hub-a", MessageKind.STATE, older) is RejectReason.OLD_SESSION

@@ -54,6 +54,8 @@ def engine_settings(config: AggregatorConfig) -> EngineSettings:
         probe_fresh_s=config.probe_fresh_s,
         degraded_rtt_s=config.thresholds.degraded_rtt_s,
         degraded_loss_ratio=config.thresholds.degraded_loss_ratio,
+        session_skew_s=config.session_skew_s,
+        agent_reconnect_cap_s=config.agent_reconnect_cap_s,
         maintenance=tuple(
             MaintenanceWindow(w.center, w.start.timestamp(), w.end.timestamp(), w.reason)
             for w in config.maintenance

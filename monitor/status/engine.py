@@ -17,7 +17,7 @@ from agents.protocol import AggregatorState, Heartbeat, LinkReport, Message, Rej
 from monitor.registry import Registry
 from monitor.status.deadlines import Deadlines
 from monitor.status.evaluation import Judging, Picture, derive
-from monitor.status.evidence import CenterRecord, Change
+from monitor.status.evidence import SESSION_SKEW_S, CenterRecord, Change
 from monitor.status.federation import FederationIndex
 from monitor.status.model import Snapshot, Status, link_key
 from monitor.status.snapshots import QualityLimits, SnapshotBuilder
@@ -44,6 +44,12 @@ class EngineSettings:
     degraded_rtt_s: float | None = None
     degraded_loss_ratio: float | None = 0.2
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    session_skew_s: float = SESSION_SKEW_S
+    """A session number beyond the aggregator's clock (ms) plus this is "from the future"."""
+    agent_reconnect_cap_s: float = 30.0
+    """The agents' longest reconnect backoff: after a blind spell, grace lasts this much longer
+    (unless every center live before it is back sooner), so a broker outage that outlasts one
+    heartbeat window does not declare the federation down while agents are still backing off."""
 
 
 class StatusEngine:
@@ -81,6 +87,10 @@ class StatusEngine:
         """Centers whose measured values changed since the last snapshot."""
         self._judged_live: set[str] = set()
         """Centers the last evaluation treated as live."""
+        self._awaited: frozenset[str] = frozenset()
+        """Centers live before the monitor went blind, not all back yet since it reconnected."""
+        self._grace_extra_s = 0.0
+        """How much longer than one heartbeat window the current grace period lasts."""
         self._picture: Picture | None = None
         self._snapshot = self._snapshots.initial(started_at)
 
@@ -96,7 +106,9 @@ class StatusEngine:
             return RejectReason.UNREGISTERED_CENTER
         before_probes_at = record.probes_at
         before_fresh = record.probes_fresh(received_at, self._settings.probe_fresh_s)
-        reject, change = record.apply(message, received_at)
+        reject, change = record.apply(
+            message, received_at, session_skew_s=self._settings.session_skew_s
+        )
         if reject is not None:
             return reject
         if change is Change.VALUES:
@@ -144,11 +156,18 @@ class StatusEngine:
         if not self._blind:
             self._blind = True
             self._dirty = True
+            self._awaited |= self._judged_live
 
     def broker_restored(self, at: float) -> None:
-        """The broker is back: a grace period of one heartbeat window starts at ``at``."""
+        """The broker is back: a grace period starts at ``at``.
+
+        It lasts one heartbeat window, plus the agents' reconnect cap after a blind spell unless
+        every center that was live before it is back sooner: agents that lost the broker too
+        back off before reconnecting, and a reconnect is never a reason to declare one down.
+        """
         self._blind = False
         self._grace_start = at
+        self._grace_extra_s = self._settings.agent_reconnect_cap_s if self._awaited else 0.0
         self._dirty = True
 
     # --- deadlines -------------------------------------------------------------------------
@@ -216,6 +235,14 @@ class StatusEngine:
             self._changed_values.clear()
         return self._snapshot
 
+    def _end_extended_grace(self) -> None:
+        """Every center live before the blind spell is back: the grace period needs no more than
+        its usual heartbeat window (judge again with it)."""
+        self._awaited = frozenset()
+        if self._grace_extra_s:
+            self._grace_extra_s = 0.0
+            self._dirty = True
+
     def _judging(self, now: float) -> Judging:
         s = self._settings
         in_window = frozenset(
@@ -232,6 +259,7 @@ class StatusEngine:
             blind=self._blind,
             grace_start=grace,
             grace_window_s=self._grace_window() if grace is not None else 0.0,
+            grace_extra_s=self._grace_extra_s,
             maintenance=in_window,
         )
 
@@ -258,6 +286,8 @@ class StatusEngine:
             )
         newly_live = picture.live - self._judged_live
         self._judged_live = set(picture.live)
+        if self._awaited and not self._blind and self._awaited <= picture.live:
+            self._end_extended_grace()
         self._touched = set()
         for center in newly_live:
             self._schedule_alive(self._records[center])
@@ -267,6 +297,8 @@ class StatusEngine:
                 self._deadlines.push(picture.grace_until, "grace")
         elif not self._blind:
             self._grace_start = None
+            self._awaited = frozenset()
+            self._grace_extra_s = 0.0
         snapshot = self._snapshots.full(
             now, picture, self._snapshot, self._blind, changed, self._changed_values
         )

@@ -40,6 +40,8 @@ class Judging:
     """Centers inside a maintenance window now."""
     grace_window_s: float = 0.0
     """Length of the grace period after ``grace_start`` (one heartbeat window)."""
+    grace_extra_s: float = 0.0
+    """How much longer the grace period lasts after a blind spell (agents still backing off)."""
 
 
 @dataclass(slots=True)
@@ -121,7 +123,7 @@ def _judge_liveness(
             live.add(center)
         elif j.grace_start is not None and not record.offline:
             # Silent only because no heartbeat arrived yet since start or reconnect.
-            end = j.grace_start + record.window(j.misses, j.default_interval_s)
+            end = j.grace_start + record.window(j.misses, j.default_interval_s) + j.grace_extra_s
             if j.now < end:
                 picture.provisional.add(center)
                 grace_until = end if grace_until is None else min(grace_until, end)
@@ -308,7 +310,7 @@ def _hold_unproven_during_grace(index: FederationIndex, j: Judging, picture: Pic
     """
     if j.grace_start is None or j.blind:
         return
-    end = j.grace_start + j.grace_window_s
+    end = j.grace_start + j.grace_window_s + j.grace_extra_s
     if j.now >= end:
         return
     picture.grace_until = end if picture.grace_until is None else min(picture.grace_until, end)

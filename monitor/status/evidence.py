@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Final
 
 from agents.protocol import (
     Capacity,
@@ -24,6 +25,11 @@ from agents.protocol import (
     RejectReason,
     Resource,
 )
+
+SESSION_SKEW_S: Final = 300.0
+"""Default: how far (seconds) a session number may run ahead of the aggregator's clock in ms."""
+ABANDONED_KEPT: Final = 4
+"""Abandoned future sessions remembered per center (their late wills and reports are refused)."""
 
 
 class Change(Enum):
@@ -42,6 +48,11 @@ class CenterRecord:
 
     id: str
     session: int | None = None
+    session_from_future: bool = False
+    """The session number was beyond the aggregator's clock (in ms) plus the allowed skew when it
+    began: it does not pin the center (a lower session is then a restart, not an old one)."""
+    abandoned_sessions: tuple[int, ...] = ()
+    """Sessions from the future that a restart replaced; their late messages are refused."""
     born: bool = False
     offline: bool = False
     offline_reason: str | None = None
@@ -89,13 +100,21 @@ class CenterRecord:
 
     # --- applying messages ------------------------------------------------------------------
 
-    def apply(self, message: Message, received_at: float) -> tuple[RejectReason | None, Change]:
-        """Apply one decoded message about this center; returns the refusal and the change."""
+    def apply(
+        self, message: Message, received_at: float, *, session_skew_s: float = SESSION_SKEW_S
+    ) -> tuple[RejectReason | None, Change]:
+        """Apply one decoded message about this center; returns the refusal and the change.
+
+        ``session_skew_s``: a session number above the aggregator's clock in milliseconds plus
+        this much is *from the future* (the agent's clock ran ahead): it does not pin the
+        center, so a later, lower session from a corrected clock is taken as a restart.
+        """
         payload = message.payload
+        future_ms = (received_at + session_skew_s) * 1000.0
         if isinstance(payload, CenterState):
-            return self._apply_state(payload, received_at)
+            return self._apply_state(payload, received_at, future_ms)
         if isinstance(payload, Heartbeat | Capacity | LinkReport):
-            reject = self._enter_session(payload.session)
+            reject = self._enter_session(payload.session, future_ms)
             if reject is not None:
                 return reject, Change.NONE
             if isinstance(payload, Heartbeat):
@@ -105,15 +124,24 @@ class CenterRecord:
             return self._apply_links(payload, received_at)
         return None, Change.NONE  # pragma: no cover - AggregatorState is filtered by the engine
 
-    def _enter_session(self, session: int) -> RejectReason | None:
-        if self.session is not None and session < self.session:
+    def _enter_session(self, session: int, future_ms: float) -> RejectReason | None:
+        current = self.session
+        if session in self.abandoned_sessions:
             return RejectReason.OLD_SESSION
-        if self.session is None or session > self.session:
+        if current is not None and session < current:
+            if not self.session_from_future:
+                return RejectReason.OLD_SESSION
+            # The current session came from a clock far ahead: a lower one is a restart with a
+            # corrected clock, and nothing of the abandoned session may come back.
+            self.abandoned_sessions = (*self.abandoned_sessions[-(ABANDONED_KEPT - 1) :], current)
+        if current is None or session != current:
             self._start_session(session)
+            self.session_from_future = session > future_ms
         return None
 
     def _start_session(self, session: int) -> None:
         self.session = session
+        self.session_from_future = False
         self.born = False
         self.offline = False
         self.offline_reason = None
@@ -128,9 +156,9 @@ class CenterRecord:
         self.probes_at = None
 
     def _apply_state(
-        self, state: CenterState, received_at: float
+        self, state: CenterState, received_at: float, future_ms: float
     ) -> tuple[RejectReason | None, Change]:
-        reject = self._enter_session(state.session)
+        reject = self._enter_session(state.session, future_ms)
         if reject is not None:
             return reject, Change.NONE
         key = (state.status, state.ts)
