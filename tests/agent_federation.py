@@ -97,6 +97,9 @@ class AgentTiming:
     probe_interval_s: float = 1.0
     probe_timeout_s: float = 0.5
     probe_count: int = 2
+    reconnect_base_s: float = 0.2
+    reconnect_cap_s: float = 1.0
+    """Fast reconnects for tests; the agent's own defaults (0.5 s, 30 s) for outage tests."""
 
     @property
     def misses_window_s(self) -> float:
@@ -240,9 +243,9 @@ class Federation:
             "--probe-port",
             str(self.responder_ports[center]),
             "--reconnect-base",
-            "0.2",
+            str(timing.reconnect_base_s),
             "--reconnect-cap",
-            "1",
+            str(timing.reconnect_cap_s),
             "--capacity-source",
             "static",
             "--static-capacity",
