@@ -8,7 +8,17 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from agents.protocol import CenterState, Heartbeat, MessageKind, center_topic, encode
+from agents.broker import parse_broker_url
+from agents.protocol import (
+    CenterState,
+    Heartbeat,
+    Message,
+    MessageKind,
+    RejectReason,
+    center_topic,
+    encode,
+)
+from monitor.service.ingest import INTERNAL_ERROR, Ingest
 from tests.aggregator_harness import (
     LiveAggregator,
     aggregator_config,
@@ -142,3 +152,44 @@ async def test_restart_mid_outage_reports_the_outage_again_and_nothing_else_flap
             assert by_center["prov-c"] == ["down"]
             for center in ("ndc-a", "ndc-b", "prov-d"):
                 assert set(by_center.get(center, [])) <= {"connected", "degraded"}, by_center
+
+
+class _BrittleSink:
+    """An engine stand-in that fails on messages from one center (a bug on one input)."""
+
+    def __init__(self) -> None:
+        self.accepted: list[str] = []
+        self.lost = 0
+
+    def ingest(self, message: Message, received_at: float) -> RejectReason | None:
+        del received_at
+        if message.kind is not MessageKind.HEARTBEAT:
+            return None
+        if message.source == "prov-c":
+            raise RecursionError("maximum recursion depth exceeded")
+        self.accepted.append(message.source)
+        return None
+
+    def broker_lost(self, at: float) -> None:
+        del at
+        self.lost += 1
+
+    def broker_restored(self, at: float) -> None:
+        del at
+
+
+async def test_a_failure_handling_one_message_is_contained_to_it(mosquitto: Mosquitto) -> None:
+    """A message whose handling raises is counted as internal_error; the connection stays up
+    and the next message is handled."""
+    sink = _BrittleSink()
+    async with Ingest(parse_broker_url(mosquitto.url), "agg-test", sink) as ingest:
+        await eventually(lambda: ingest.connected and ingest.synced)
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
+            for center in ("prov-c", "prov-c", "ndc-a"):
+                beat = Heartbeat(session=1, seq=len(sink.accepted) + 1, ts=1.0)
+                await client.publish(center_topic(center, MessageKind.HEARTBEAT), encode(beat))
+            await eventually(lambda: sink.accepted == ["ndc-a"])
+        assert ingest.counters.rejected[INTERNAL_ERROR] == 2
+        assert ingest.connected
+        assert ingest.connection_attempts == 1
+        assert sink.lost == 0

@@ -36,7 +36,9 @@ from agents.protocol import (
 logger = logging.getLogger(__name__)
 
 RECEIVED_KINDS: Final = (*(k.value for k in MessageKind), "unknown")
-REJECT_REASONS: Final = tuple(r.value for r in RejectReason)
+INTERNAL_ERROR: Final = "internal_error"
+"""Counted (as a refusal) when handling one message raised: a bug, contained to that message."""
+REJECT_REASONS: Final = (*(r.value for r in RejectReason), INTERNAL_ERROR)
 _KIND_BY_LEAF: Final = {
     "state": "state",
     "heartbeat": "heartbeat",
@@ -80,7 +82,7 @@ class _RejectLog:
     last_at: dict[str, float] = field(default_factory=dict)
     suppressed: dict[str, int] = field(default_factory=dict)
 
-    def warn(self, reason: str, topic: str, detail: str) -> None:
+    def warn(self, reason: str, topic: str, detail: str, *, exc_info: bool = False) -> None:
         now = time.monotonic()
         if now - self.last_at.get(reason, -self.interval_s) < self.interval_s:
             self.suppressed[reason] = self.suppressed.get(reason, 0) + 1
@@ -93,6 +95,7 @@ class _RejectLog:
             detail,
             f" ({skipped} more {reason} since the last warning)" if skipped else "",
             extra={"topic": topic, "reason": reason},
+            exc_info=exc_info,
         )
 
 
@@ -238,37 +241,38 @@ class Ingest:
                 self._client = None
 
     async def _consume(self, client: aiomqtt.Client) -> None:
-        counters = self.counters
-        received = counters.received
-        sink = self._sink
-        on_input = self._on_input
         async for mqtt_message in client.messages:
-            topic = mqtt_message.topic.value
-            payload = mqtt_message.payload
             try:
-                if not isinstance(payload, (bytes, bytearray)):
-                    raise ProtocolError(RejectReason.MALFORMED_JSON, "payload is not bytes")
-                message = decode(topic, payload)
-            except ProtocolError as exc:
-                received[_kind_of(topic)] += 1
-                self._reject(exc.reason, topic, exc.detail)
-                continue
-            received[message.kind.value] += 1
-            if message.kind is MessageKind.AGGREGATOR_STATE and message.source == self.instance:
-                payload_state = message.payload
-                if isinstance(payload_state, AggregatorState) and (
-                    payload_state.session == self._session
-                ):
-                    self._synced()
-            try:
-                reason = sink.ingest(message, time.time())
+                self._handle(mqtt_message.topic.value, mqtt_message.payload)
             except Exception:
-                # The engine is pure code; a bug in it must not take the connection down.
-                logger.exception("status engine failed on a message from %s", topic)
-                continue
-            if reason is not None:
-                self._reject(reason, topic, f"{reason.value} from {message.source}")
-            on_input()
+                # Whatever one message does is contained to it: only transport errors (raised
+                # by the iteration above) may end the connection.
+                topic = mqtt_message.topic.value
+                self.counters.rejected[INTERNAL_ERROR] += 1
+                self._rejects.warn(INTERNAL_ERROR, topic, "handling it failed", exc_info=True)
+
+    def _handle(self, topic: str, payload: object) -> None:
+        """Decode one message and feed it to the sink (refusals are counted, never raised)."""
+        received = self.counters.received
+        try:
+            if not isinstance(payload, (bytes, bytearray)):
+                raise ProtocolError(RejectReason.MALFORMED_JSON, "payload is not bytes")
+            message = decode(topic, bytes(payload))
+        except ProtocolError as exc:
+            received[_kind_of(topic)] += 1
+            self._reject(exc.reason, topic, exc.detail)
+            return
+        received[message.kind.value] += 1
+        if message.kind is MessageKind.AGGREGATOR_STATE and message.source == self.instance:
+            payload_state = message.payload
+            if isinstance(payload_state, AggregatorState) and (
+                payload_state.session == self._session
+            ):
+                self._synced()
+        reason = self._sink.ingest(message, time.time())
+        if reason is not None:
+            self._reject(reason, topic, f"{reason.value} from {message.source}")
+        self._on_input()
 
     def _reject(self, reason: RejectReason, topic: str, detail: str) -> None:
         self.counters.rejected[reason.value] += 1
