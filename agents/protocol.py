@@ -48,6 +48,8 @@ class RejectReason(StrEnum):
     UNREGISTERED_CENTER = "unregistered_center"
     OLD_SESSION = "old_session"
     DUPLICATE = "duplicate"
+    OLD_CONNECTION = "old_connection"
+    """A will of an earlier connection of the session, arriving after a later birth."""
 
 
 class ProtocolError(ValueError):

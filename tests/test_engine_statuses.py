@@ -476,3 +476,36 @@ def test_a_session_within_the_allowed_skew_still_pins_older_ones_out() -> None:
         heartbeat_interval_s=INTERVAL,
     )
     assert feed.send("hub-a", MessageKind.STATE, older) is RejectReason.OLD_SESSION
+
+
+def _will(center: str, session: int, ts: float) -> CenterState:
+    return CenterState(center=center, status="offline", session=session, ts=ts, reason="lost")
+
+
+def test_a_late_will_of_an_earlier_connection_of_the_same_session_is_ignored() -> None:
+    """The agent reconnected (same session, new birth) before the broker noticed its old
+    connection was gone: that connection's will, arriving last, does not make it silent."""
+    feed = healthy()  # hub-a was born at t=0 on its first connection
+    session = feed.sessions["hub-a"]
+    first_connect = -0.001  # the will is set when connecting, just before the birth
+    seq = feed.seq["hub-a"]
+    feed.birth("hub-a", session=session)  # reconnected: same session, seq runs on
+    feed.seq["hub-a"] = seq
+    late = _will("hub-a", session, first_connect)
+    assert feed.send("hub-a", MessageKind.STATE, late) is RejectReason.OLD_CONNECTION
+    feed.run(WINDOW)
+    assert feed.status()["hub-a"] == "connected"
+
+
+def test_the_will_of_the_current_connection_still_makes_the_center_silent() -> None:
+    """A will set when the latest connection was made (after the birth before it) counts."""
+    feed = healthy()
+    session = feed.sessions["hub-a"]
+    feed.birth("hub-a", session=session)
+    feed.now += 2
+    current_connect = feed.now - 0.001
+    feed.birth("hub-a", session=session)
+    assert feed.send("hub-a", MessageKind.STATE, _will("hub-a", session, current_connect)) is None
+    feed.silent.add("hub-a")
+    feed.round()
+    assert feed.status()["hub-a"] == "stale"

@@ -63,6 +63,8 @@ class CenterRecord:
     capacity_seq: int = -1
     links_seq: int = -1
     heard: bool = False
+    birth_ts: tuple[float | None, float | None] = (None, None)
+    """The agent's timestamps of the session's last two births (older, newer)."""
     last_alive_at: float | None = None
     """Receive time of the newest birth or heartbeat of the current session."""
     last_heartbeat_at: float | None = None
@@ -146,6 +148,7 @@ class CenterRecord:
         self.offline = False
         self.offline_reason = None
         self.applied_states = set()
+        self.birth_ts = (None, None)
         self.heartbeat_interval_s = None
         self.probe_interval_s = None
         self.heartbeat_seq = self.capacity_seq = self.links_seq = -1
@@ -164,6 +167,8 @@ class CenterRecord:
         key = (state.status, state.ts)
         if key in self.applied_states:
             return RejectReason.DUPLICATE, Change.NONE
+        if state.status == "offline" and self._will_of_an_earlier_connection(state):
+            return RejectReason.OLD_CONNECTION, Change.NONE
         self.applied_states.add(key)
         self.heard = True
         if state.status == "offline":
@@ -173,10 +178,22 @@ class CenterRecord:
         self.born = True
         self.offline = False
         self.offline_reason = None
+        self.birth_ts = (self.birth_ts[-1], state.ts)
         self.heartbeat_interval_s = state.heartbeat_interval_s
         self.probe_interval_s = state.probe_interval_s
         self.last_alive_at = max(self.last_alive_at or received_at, received_at)
         return None, Change.PICTURE
+
+    def _will_of_an_earlier_connection(self, will: CenterState) -> bool:
+        """Whether a will belongs to an earlier connection than the latest birth's.
+
+        An agent sets its will when it connects and publishes its birth right after, so the
+        will of the connection whose birth was applied last is newer than the birth before it;
+        a will older than that comes from an earlier connection whose loss the broker noticed
+        late (after the agent had reconnected with the same session).
+        """
+        previous_birth_ts = self.birth_ts[0]
+        return previous_birth_ts is not None and will.ts < previous_birth_ts
 
     def _apply_heartbeat(
         self, beat: Heartbeat, received_at: float
