@@ -478,12 +478,13 @@ def test_a_bad_web_config_names_file_and_field(
     assert str(info.value).startswith(str(path))
 
 
-def dcmon(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m monitor ARGS`` from the repository."""
+def dcmon(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m monitor ARGS`` from the repository (``env`` added to the environment)."""
+    clean = {k: v for k, v in os.environ.items() if k != "DCMON_PASSWORD"}
     return subprocess.run(
         [sys.executable, "-m", "monitor", *args],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**clean, "PYTHONPATH": str(REPO), **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,
@@ -555,3 +556,40 @@ def test_the_shipped_example_web_config_is_valid(tmp_path: Path) -> None:
     config = load_web_config(write_web_config(tmp_path, document))
     assert config.scheme == "https"
     assert config.users
+
+
+def test_dcmon_status_talks_to_a_protected_aggregator_over_https(pki: Path, tmp_path: Path) -> None:
+    """``dcmon status --user U --ca-file CA`` with DCMON_PASSWORD reads the centers; without
+    credentials it gets one line saying HTTP 401 and how to give them."""
+    web = {"tls_server_config": tls_section(pki), "basic_auth_users": HASHES}
+    with protected(tmp_path, web, directory=pki) as url:
+        flags = ("--url", url, "--ca-file", str(pki / "ca.crt"))
+        allowed = dcmon("status", *flags, "--user", "viewer", env={"DCMON_PASSWORD": "look-only"})
+        assert allowed.returncode == 0, allowed.stderr
+        assert allowed.stdout.startswith("4 centers: 4 unknown")
+        refused = dcmon("status", *flags)
+        assert refused.returncode == 1
+        assert refused.stderr.strip().splitlines() == [
+            f"dcmon status: {url}/api/v1/centers: HTTP 401: authentication required "
+            "(give --user, with DCMON_PASSWORD or --password-file)"
+        ]
+        untrusted = dcmon("status", "--url", url, "--user", "viewer", env={"DCMON_PASSWORD": "x"})
+        assert untrusted.returncode == 1
+        assert "give its CA with --ca-file" in untrusted.stderr
+
+
+def test_dcmon_fault_writes_as_a_writer_with_a_password_file(tmp_path: Path) -> None:
+    """``dcmon fault`` with ``--user operator --password-file`` injects; as a reader it gets 403."""
+    with protected(tmp_path, {"basic_auth_users": HASHES}, writers=("operator",)) as url:
+        secret = tmp_path / "operator.password"
+        secret.write_text("change-things\n", encoding="utf-8")
+        done = dcmon(
+            "fault", "cut", "ndc-a", "prov-c", "--url", url, "--user", "operator",
+            "--password-file", str(secret),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "active faults: cut ndc-a prov-c" in done.stdout
+        refused = dcmon("fault", "heal", "--url", url, "--user", "viewer",
+                        env={"DCMON_PASSWORD": "look-only"})  # fmt: skip
+        assert refused.returncode == 1
+        assert "HTTP 403: user 'viewer' may not change anything" in refused.stderr
