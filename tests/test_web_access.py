@@ -36,8 +36,10 @@ from monitor.registry import load_registry
 from monitor.service.access import PasswordCheck, exposure_warning
 from monitor.service.web_config import load_web_config
 from monitor.simulation.federation import Simulator
+from monitor.status.palette import STATUS_COLOURS
 from tests.aggregator_harness import LiveAggregator, aggregator_config, write_small_topology
 from tests.certificates import authority, client_context, issue
+from tests.colours import css_rgb
 from tests.conftest import REPO
 from tests.services import free_port
 
@@ -593,3 +595,47 @@ def test_dcmon_fault_writes_as_a_writer_with_a_password_file(tmp_path: Path) -> 
                         env={"DCMON_PASSWORD": "look-only"})  # fmt: skip
         assert refused.returncode == 1
         assert "HTTP 403: user 'viewer' may not change anything" in refused.stderr
+
+
+CSP_PROBE = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation",
+  e => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+"""
+
+
+def test_the_status_page_works_in_chromium_over_https_with_basic_auth_under_its_csp(
+    pki: Path, tmp_path: Path
+) -> None:
+    """Headless Chromium logs in, draws the map, connects the event stream and colours the
+    legend, and the Content-Security-Policy blocks nothing the page does."""
+    from playwright.sync_api import sync_playwright
+
+    web = {"tls_server_config": tls_section(pki), "basic_auth_users": HASHES}
+    with protected(tmp_path, web, directory=pki) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            context = browser.new_context(
+                http_credentials={"username": "viewer", "password": "look-only"},
+                ignore_https_errors=True,  # the test CA is not in Chromium's store
+            )
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.add_init_script(CSP_PROBE)
+            page.goto(url + "/")
+            page.wait_for_selector("body[data-ready=true]", timeout=20_000)
+            page.wait_for_function(
+                "document.getElementById('stream-state').textContent === 'live'", timeout=10_000
+            )
+            assert page.locator("#map [data-center]").count() == 4
+            swatches = page.eval_on_selector_all(
+                ".legend .swatch", "els => els.map(e => getComputedStyle(e).backgroundColor)"
+            )
+            assert swatches[0] == css_rgb(STATUS_COLOURS["connected"])
+            assert page.evaluate("window.__violations") == []
+            assert errors == []
+        finally:
+            browser.close()
