@@ -41,7 +41,9 @@ from tests.aggregator_harness import LiveAggregator, aggregator_config, write_sm
 from tests.certificates import authority, client_context, issue
 from tests.colours import css_rgb
 from tests.conftest import REPO
-from tests.services import free_port
+from tests.monitoring_stack import Prometheus
+from tests.services import free_port, wait_until
+from tests.test_alert_rules import secured_scrape_job
 
 pytestmark = pytest.mark.integration
 
@@ -639,3 +641,36 @@ def test_the_status_page_works_in_chromium_over_https_with_basic_auth_under_its_
             assert errors == []
         finally:
             browser.close()
+
+
+def test_prometheus_scrapes_the_aggregator_with_the_shipped_https_job(
+    pki: Path, tmp_path: Path
+) -> None:
+    """Real Prometheus, with prometheus.yml's commented https job (basic auth, CA, client
+    certificate), scrapes an aggregator that requires all three: ``up`` is 1, metrics arrive."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    authority(secrets, "dcmon_ca")
+    issue(secrets, "aggregator", "dcmon_ca", ip_san=True)
+    issue(secrets, "prometheus", "dcmon_ca")
+    (secrets / "dcmon_scrape_password").write_text("scrape-secret\n", encoding="utf-8")
+    job = yaml.safe_load(
+        yaml.safe_dump(secured_scrape_job()).replace("/run/secrets/", f"{secrets}/")
+    )
+    web = {
+        "tls_server_config": tls_section(
+            secrets, client_auth_type="RequireAndVerifyClientCert", client_ca_file="dcmon_ca.crt"
+        ),
+        "basic_auth_users": {job["basic_auth"]["username"]: HASHES["prometheus"]},
+    }
+    prometheus = Prometheus(tmp_path / "prometheus")
+    with protected(tmp_path, web, directory=secrets) as url:
+        try:
+            prometheus.start(url.removeprefix("https://"), None, job=job)
+            wait_until(
+                lambda: [s["value"][1] for s in prometheus.query('up{job="dcmon"}')] == ["1"],
+                timeout_s=30,
+            )
+            assert prometheus.query('dcmon_aggregator_info{job="dcmon"}')
+        finally:
+            prometheus.stop()
