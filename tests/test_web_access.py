@@ -31,6 +31,7 @@ import yaml
 
 from agents.broker import parse_broker_url
 from agents.errors import ConfigError
+from monitor.config import parse_aggregator_config
 from monitor.demo.faults import build_demo_app
 from monitor.registry import load_registry
 from monitor.service.access import PasswordCheck, exposure_warning
@@ -674,3 +675,17 @@ def test_prometheus_scrapes_the_aggregator_with_the_shipped_https_job(
             assert prometheus.query('dcmon_aggregator_info{job="dcmon"}')
         finally:
             prometheus.stop()
+
+
+@pytest.mark.parametrize(
+    ("writers", "expected"),
+    [
+        (["operator", "operator"], "agg.yaml: writers[1]: 'operator' is listed twice"),
+        ([""], "agg.yaml: writers[0]: a user name may not be empty"),
+    ],
+)
+def test_a_bad_writers_list_names_the_entry(writers: list[str], expected: str) -> None:
+    """``writers`` in the aggregator config: a duplicate or empty name is one clear line."""
+    with pytest.raises(ConfigError) as info:
+        parse_aggregator_config({"writers": writers}, "agg.yaml")
+    assert str(info.value) == expected
