@@ -79,9 +79,8 @@ class PasswordCheck:
         digest = hashlib.sha256(
             b"\0".join((user.encode(), hashed or b"", hashlib.sha256(secret).digest()))
         ).digest()
-        remembered = self._verified.get(user)
-        known = hashed is not None and remembered is not None
-        if known and hmac.compare_digest(remembered or b"", digest):
+        remembered = self._verified.get(user) if hashed is not None else None
+        if remembered is not None and hmac.compare_digest(remembered, digest):
             return True
         # One at a time, as exporter-toolkit does: a burst of wrong passwords queues here
         # instead of taking every core.
@@ -112,7 +111,10 @@ class Access:
         tls = web_config.tls if web_config is not None else None
         sans = tls.client_allowed_sans if tls is not None else None
         self._allowed_sans = None if sans is None else frozenset(_normalise_san(s) for s in sans)
-        self._headers = {**SECURITY_HEADERS, **(web_config.headers if web_config else {})}
+        headers = {**SECURITY_HEADERS, **(web_config.headers if web_config else {})}
+        # As in exporter-toolkit, a header configured blank is not sent.
+        self._headers = {name: value for name, value in headers.items() if value}
+        self._unset = frozenset(name for name, value in headers.items() if not value)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -138,6 +140,8 @@ class Access:
     async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         """Set the security and configured headers on every response, and hide the version."""
         response.headers.update(self._headers)
+        for name in self._unset:
+            response.headers.popall(name, None)
         response.headers[hdrs.SERVER] = SERVER
 
     async def _user(self, request: web.Request) -> str | None:
