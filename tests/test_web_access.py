@@ -692,3 +692,12 @@ def test_a_bad_writers_list_names_the_entry(writers: list[str], expected: str) -
     with pytest.raises(ConfigError) as info:
         parse_aggregator_config({"writers": writers}, "agg.yaml")
     assert str(info.value) == expected
+
+
+def test_tls_without_users_or_required_certificates_is_called_unauthenticated(pki: Path) -> None:
+    """A web config that only encrypts is not mistaken for access control."""
+    web = load_web_config(write_web_config(pki, {"tls_server_config": tls_section(pki)}))
+    assert exposure_warning(web, "127.0.0.1", 9108, "web.yml") == (
+        "the HTTP API on https://127.0.0.1:9108 is unauthenticated: web.yml lists no "
+        "basic_auth_users and does not require client certificates; it listens on loopback only"
+    )
