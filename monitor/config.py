@@ -52,6 +52,8 @@ class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     maintenance: tuple[MaintenanceSettings, ...] = ()
     auto_register: bool = False
     events_buffer: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1000
+    web_config: str | None = None
+    writers: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """One line describing the instance."""
@@ -98,6 +100,11 @@ def check_aggregator_config(config: AggregatorConfig, source: str) -> None:
         )
     parse_listen(config.listen, source, "listen")
     config.broker_address(source)
+    for i, writer in enumerate(config.writers):
+        if not writer:
+            raise ConfigError(source, f"writers[{i}]", "a user name may not be empty")
+        if writer in config.writers[:i]:
+            raise ConfigError(source, f"writers[{i}]", f"{writer!r} is listed twice")
     for i, window in enumerate(config.maintenance):
         where = f"maintenance[{i}]"
         if not is_valid_center_id(window.center):

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiomqtt
 import yaml
+from aiohttp import web
 
 from agents.lifecycle import cancel_and_wait
 from agents.protocol import (
@@ -90,9 +91,16 @@ def aggregator_config(broker_url: str, topology: Path, **overrides: Any) -> Aggr
 class LiveAggregator:
     """An aggregator with its HTTP API running in a thread of its own (its own event loop)."""
 
-    def __init__(self, config: AggregatorConfig, registry: Registry | None = None) -> None:
+    def __init__(
+        self,
+        config: AggregatorConfig,
+        registry: Registry | None = None,
+        *,
+        demo_app: web.Application | None = None,
+    ) -> None:
         self.config = config
         self.registry = registry or load_registry(config.topology)
+        self.demo_app = demo_app
         self.aggregator: Aggregator | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -118,7 +126,13 @@ class LiveAggregator:
         self.aggregator = Aggregator(self.config, self.registry)
         ready = asyncio.Event()
         self._task = asyncio.create_task(
-            serve(self.config, self.registry, ready=ready, aggregator=self.aggregator)
+            serve(
+                self.config,
+                self.registry,
+                ready=ready,
+                aggregator=self.aggregator,
+                demo_app=self.demo_app,
+            )
         )
         await ready.wait()
         self._started.set()

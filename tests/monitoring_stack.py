@@ -133,10 +133,16 @@ class Alertmanager(Daemon):
 class Prometheus(Daemon):
     """Prometheus with the shipped scrape job and rules, scraping and evaluating every second."""
 
-    def start(self, aggregator: str, alertmanager: str | None) -> None:
-        """Scrape ``aggregator`` (host:port) as job dcmon; send alerts to ``alertmanager``."""
+    def start(
+        self, aggregator: str, alertmanager: str | None, job: dict[str, Any] | None = None
+    ) -> None:
+        """Scrape ``aggregator`` (host:port) as job dcmon; send alerts to ``alertmanager``.
+
+        ``job`` replaces the shipped plain job (e.g. the https one); its targets are replaced.
+        """
         shipped = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text(encoding="utf-8"))
-        job = next(job for job in shipped["scrape_configs"] if job["job_name"] == "dcmon")
+        if job is None:
+            job = next(job for job in shipped["scrape_configs"] if job["job_name"] == "dcmon")
         job["static_configs"] = [{"targets": [aggregator]}]
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},

@@ -37,6 +37,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--topology", metavar="FILE", help="registry file (topology.yaml)")
     parser.add_argument("--broker", metavar="URL", help="mqtt://host:port or mqtts://host:port")
     parser.add_argument("--listen", metavar="HOST:PORT", help="HTTP address (127.0.0.1:9108)")
+    parser.add_argument(
+        "--web-config",
+        metavar="FILE",
+        help="TLS, basic auth and headers of the HTTP API (Prometheus exporters' web-config.yml)",
+    )
     parser.add_argument("--instance", metavar="ID", help="this aggregator's id")
     parser.add_argument("--username", help="broker user name")
     parser.add_argument("--password-file", metavar="FILE", help="file holding the broker password")
@@ -61,6 +66,7 @@ def config_from_args(args: argparse.Namespace) -> AggregatorConfig:
         ("topology", "topology"),
         ("broker", "broker"),
         ("listen", "listen"),
+        ("web_config", "web_config"),
         ("instance", "instance"),
         ("username", "username"),
         ("password_file", "password_file"),
@@ -93,8 +99,19 @@ def config_from_args(args: argparse.Namespace) -> AggregatorConfig:
     if args.listen is not None:
         parse_listen(args.listen, "--listen")
     config = msgspec.structs.replace(config, **changes)
-    check_aggregator_config(config, "command line" if not args.config else str(args.config))
+    source = "command line" if not args.config else str(args.config)
+    check_aggregator_config(config, source)
+    check_access(config, source)
     return config
+
+
+def check_access(config: AggregatorConfig, source: str) -> None:
+    """Load the web config (if any) and check the writers against it, before anything starts."""
+    from monitor.service.access import check_writers
+    from monitor.service.web_config import load_web_config
+
+    web_config = load_web_config(config.web_config) if config.web_config else None
+    check_writers(config.writers, web_config, source)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,7 +128,7 @@ async def _serve_until_stopped(config: AggregatorConfig, registry: Registry) -> 
     aggregator = Aggregator(config, registry)
     host, port = config.listen_address()
     logger.info(
-        "aggregator %s: %d centers, %d links; broker %s; http://%s:%d",
+        "aggregator %s: %d centers, %d links; broker %s; HTTP on %s:%d",
         config.instance,
         len(registry.centers),
         len(registry.links),

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agents.protocol import RESOURCES
-from monitor.commands.api import add_url_argument, request_json
+from monitor.commands.api import add_url_argument, endpoint, request_json
 from monitor.commands.tables import human_amount, render_table
 
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     ):
         if value is not None:
             params[key] = f"{value:g}" if isinstance(value, float) else str(value)
-    answer = request_json(args.url, "/api/v1/capacity", params=params)
+    answer = request_json(endpoint(args), "/api/v1/capacity", params=params)
     if args.json:
         print(json.dumps(answer, indent=2))
         return 0

@@ -1,4 +1,4 @@
-"""``dcmon check-config FILE…``: validate registry, aggregator and agent files."""
+"""``dcmon check-config FILE…``: validate registry, aggregator, agent and web config files."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def register(subparsers: Any) -> None:
     """Add the ``check-config`` subcommand."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "check-config",
-        help="validate registry, aggregator and agent configuration files",
+        help="validate registry, aggregator, agent and web configuration files",
         description="Validate files (the kind of each is detected) and print a short summary.",
     )
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -43,6 +43,14 @@ def check_file(path: Path) -> str:
         from agents.config import parse_agent_config
 
         return f"agent config: {parse_agent_config(data, str(path)).summary()}"
-    from monitor.config import parse_aggregator_config
+    from monitor.service.web_config import TOP_LEVEL_KEYS, load_web_config
 
-    return f"aggregator config: {parse_aggregator_config(data, str(path)).summary()}"
+    if set(data) <= TOP_LEVEL_KEYS:
+        return f"web config: {load_web_config(path).summary()}"
+    from monitor.config import parse_aggregator_config
+    from monitor.service.access import check_writers
+
+    config = parse_aggregator_config(data, str(path))
+    if config.web_config:
+        check_writers(config.writers, load_web_config(config.web_config), str(path))
+    return f"aggregator config: {config.summary()}"

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from monitor.commands.api import add_url_argument, request_json
+from monitor.commands.api import add_url_argument, endpoint, request_json
 from monitor.simulation.network import FAULT_ARGUMENTS, FAULT_HELP, FAULT_KINDS
 
 
@@ -31,7 +31,10 @@ def run(args: argparse.Namespace) -> int:
     """Send the fault to ``/api/v1/demo/faults`` and print the active faults."""
     values = [getattr(args, name.lower()) for name in FAULT_ARGUMENTS[args.fault]]
     answer = request_json(
-        args.url, "/api/v1/demo/faults", method="POST", body={"fault": args.fault, "args": values}
+        endpoint(args),
+        "/api/v1/demo/faults",
+        method="POST",
+        body={"fault": args.fault, "args": values},
     )
     if args.json:
         print(json.dumps(answer, indent=2))

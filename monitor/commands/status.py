@@ -7,7 +7,7 @@ import json
 from collections import Counter
 from typing import Any, Final
 
-from monitor.commands.api import add_url_argument, request_json
+from monitor.commands.api import add_url_argument, endpoint, request_json
 from monitor.commands.tables import render_table
 from monitor.status.model import STATUSES
 
@@ -41,7 +41,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the table (or JSON); exit 0 whatever the statuses are."""
-    answer = request_json(args.url, "/api/v1/centers")
+    answer = request_json(endpoint(args), "/api/v1/centers")
     if args.json:
         print(json.dumps(answer, indent=2))
         return 0

@@ -12,12 +12,13 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Final
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from agents.errors import ParameterError
 from agents.protocol import RESOURCES
@@ -56,15 +57,19 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def build_app(
-    aggregator: Aggregator, *, demo_app: web.Application | None = None
+    aggregator: Aggregator,
+    *,
+    demo_app: web.Application | None = None,
+    middlewares: Sequence[Middleware] = (),
 ) -> web.Application:
     """The aggregator's aiohttp application.
 
     Args:
         aggregator: the aggregator it serves (started and stopped with the app).
         demo_app: fault injection for ``dcmon demo``, mounted at ``/api/v1/demo/``.
+        middlewares: run before the app's own, outermost first (access control).
     """
-    app = web.Application(middlewares=[_errors])
+    app = web.Application(middlewares=[*middlewares, _errors])
     app[AGGREGATOR] = aggregator
     app[OPENAPI] = resources.files("monitor").joinpath("openapi.json").read_bytes()
     app[PALETTE_CSS] = palette_css().encode()

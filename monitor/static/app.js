@@ -29,7 +29,10 @@ function svg(tag, attrs, parent) {
 
 function el(tag, attrs, text) {
   const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    // Through the CSSOM: the Content-Security-Policy refuses style attributes.
+    if (k === "style") node.style.cssText = v; else node.setAttribute(k, v);
+  }
   if (text !== undefined) node.textContent = text;
   return node;
 }
