@@ -26,7 +26,7 @@ from tests.aggregator_harness import (
     running_centers,
     write_small_topology,
 )
-from tests.services import Mosquitto
+from tests.services import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -193,3 +193,18 @@ async def test_a_failure_handling_one_message_is_contained_to_it(mosquitto: Mosq
         assert ingest.connected
         assert ingest.connection_attempts == 1
         assert sink.lost == 0
+
+
+async def test_a_broker_never_reached_leaves_every_center_unknown(tmp_path: Path) -> None:
+    """Started against a dead broker, the aggregator is blind: every center stays unknown past
+    the heartbeat window, /readyz is not ready and the blind flag is up."""
+    config = aggregator_config(
+        f"mqtt://127.0.0.1:{free_port()}",
+        write_small_topology(tmp_path),
+        default_heartbeat_interval_s=0.2,
+    )
+    with LiveAggregator(config) as live:
+        await asyncio.sleep(3 * 0.2 * 5)  # five heartbeat windows
+        assert set(live.statuses().values()) == {"unknown"}
+        assert live.metric("dcmon_aggregator_blind") == 1.0
+        assert live.get("/readyz")[0] == 503

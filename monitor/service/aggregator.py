@@ -219,6 +219,9 @@ class Aggregator:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Aggregator]:
         """Run ingest and the evaluation loop while the context is open."""
+        # Blind until the first connection: a broker never reached is no evidence of anything
+        # (the grace period starts when it is reached).
+        self.engine.broker_lost(time.time())
         self.evaluate()
         self._evaluator = asyncio.create_task(self._evaluate_forever(), name="dcmon-evaluate")
         try:
