@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from agents.capacity import CapacitySourceError
+from agents.capacity import CapacityReading, CapacitySourceError, CapacityTracker
 from agents.capacity.command import MAX_OUTPUT_BYTES, CommandSource, run_program
-from agents.protocol import Resource
-from tests.agent_harness import REPO
+from agents.protocol import Capacity, MessageKind, Resource
+from tests.agent_harness import REPO, AgentProcesses, Recorder, of_kind
+from tests.services import Mosquitto
 
 GOOD_JSON = '{"cpu_cores": {"total": 32, "available": 20}}'
 
@@ -193,3 +196,62 @@ def test_a_flooding_command_is_rejected_without_growing_the_agent(
     assert problem in result["error"]
     assert result["elapsed_s"] < 30
     assert result["growth_kib"] < 32 * 1024
+
+
+async def test_one_warning_per_failure_and_capacity_again_once_the_command_works(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each failed read logs one WARNING naming the command and why; the next good read counts."""
+    flag = tmp_path / "hang"
+    flag.touch()
+    script = f"if [ -e {flag} ]; then sleep 600; fi; echo '{GOOD_JSON}'"
+    tracker = CapacityTracker(CommandSource(("sh", "-c", script), 1), "prov-hue")
+    caplog.set_level(logging.INFO, logger="agents.capacity")
+    assert await tracker.read() is None
+    assert await tracker.read() is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    for failure, message in enumerate(warnings, start=1):
+        assert message.startswith(f"capacity source command failed (failure {failure}): ")
+        assert "`sh -c 'if [ -e " in message
+        assert message.endswith("timed out after 1 s and was killed; no capacity to report yet")
+    flag.unlink()
+    assert await tracker.read() == CapacityReading(cpu_cores=Resource(total=32, available=20))
+    assert not tracker.failing
+    assert caplog.records[-1].getMessage() == "capacity source command works again"
+
+
+async def test_an_agent_whose_command_hangs_keeps_beating_warns_and_recovers(
+    tmp_path: Path, mosquitto: Mosquitto, agents: AgentProcesses
+) -> None:
+    """While the command hangs: heartbeats, a warning per try, no orphans; then capacity again."""
+    flag, leaders = tmp_path / "hang", tmp_path / "leaders"
+    flag.touch()
+    script = tmp_path / "capacity.sh"
+    script.write_text(
+        f"echo $$ >> {leaders}\nif [ -e {flag} ]; then sleep 600; fi\necho '{GOOD_JSON}'\n"
+    )
+    proc = agents.start(
+        "--center", "prov-hue", "--broker", mosquitto.url, "--no-probe-responder",
+        "--heartbeat-interval", "0.2", "--capacity-check-interval", "0.2",
+        "--capacity-source", "command", "--capacity-command", f"sh {script}",
+        "--command-timeout", "0.5",
+    )  # fmt: skip
+    timed_out = f"`sh {script}` timed out after 0.5 s and was killed"
+    async with Recorder(mosquitto.port, "prov-hue") as rec:
+        await eventually(lambda: agents.log_of(proc).count(timed_out) >= 3, timeout_s=30)
+        beats = len(rec.of(MessageKind.HEARTBEAT))
+        await rec.wait_for(lambda _: len(rec.of(MessageKind.HEARTBEAT)) >= beats + 5)
+        assert not rec.of(MessageKind.CAPACITY)
+        hung = [int(line) for line in leaders.read_text().split()]
+        flag.unlink()
+        msg = await rec.wait_for(of_kind(MessageKind.CAPACITY), timeout_s=30)
+    assert isinstance(msg.payload, Capacity)
+    assert msg.payload.cpu_cores == Resource(total=32, available=20)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    log = agents.log_of(proc)
+    assert "WARNING agents.capacity: capacity source command failed (failure 1): " in log
+    assert "capacity source command works again" in log
+    assert "Traceback" not in log
+    await eventually(lambda: not any(live_pids(pgid) for pgid in hung))
