@@ -50,26 +50,42 @@ class CapacitySource(Protocol):
 
 
 class CapacityTracker:
-    """Wraps a source: a failed read is logged and counted, and the last good reading is kept."""
+    """Wraps a source: a failed read is logged and counted, and the last good reading is kept.
+
+    Attributes:
+        failures: reads that failed so far.
+        failing: whether the latest read failed.
+        last_good: the latest good reading, ``None`` before any.
+    """
 
     def __init__(self, source: CapacitySource, center: str) -> None:
         self.source = source
         self.center = center
         self.failures = 0
+        self.failing = False
         self.last_good: CapacityReading | None = None
 
     async def read(self) -> CapacityReading | None:
         """The fresh reading, or the last good one (``None`` before any success)."""
+        extra = {"center": self.center}
         try:
             self.last_good = (await self.source.read()).check()
         except Exception as exc:  # a failing source must never stop the agent
             self.failures += 1
+            self.failing = True
             log.warning(
-                "capacity source %s failed (failure %d); keeping the last good value: %s",
+                "capacity source %s failed (failure %d): %s; %s",
                 self.source.name,
                 self.failures,
                 exc,
+                "keeping the last good value"
+                if self.last_good is not None
+                else "no capacity to report yet",
                 exc_info=not isinstance(exc, CapacitySourceError),
-                extra={"center": self.center},
+                extra=extra,
             )
+        else:
+            if self.failing:
+                self.failing = False
+                log.info("capacity source %s works again", self.source.name, extra=extra)
         return self.last_good
