@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter as Tally
+from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -79,8 +81,12 @@ class Meta(msgspec.Struct, frozen=True, kw_only=True):
     notes: str = ""
 
 
-class Registry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """The whole registry, validated: ids are unique and links join registered centers."""
+class Registry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, dict=True):
+    """The whole registry, validated: ids are unique and links join registered centers.
+
+    ``centers_by_id`` is built on first use and kept (``dict=True`` gives the frozen struct the
+    ``__dict__`` that ``cached_property`` needs).
+    """
 
     centers: tuple[CenterSpec, ...]
     links: tuple[LinkSpec, ...] = ()
@@ -89,6 +95,11 @@ class Registry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     def center_ids(self) -> tuple[str, ...]:
         """Center ids in registry order (the order decides core ties)."""
         return tuple(c.id for c in self.centers)
+
+    @cached_property
+    def centers_by_id(self) -> Mapping[str, CenterSpec]:
+        """Every registered center by id, in registry order."""
+        return {center.id: center for center in self.centers}
 
     def regions(self) -> tuple[str, ...]:
         """The regions of the registered centers, each once, in registry order."""

@@ -17,6 +17,9 @@ from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from agents.protocol import Capacity, MessageKind, Resource, center_topic, encode
+from monitor.registry import load_registry
+from monitor.service.aggregator import Aggregator
+from monitor.service.views import link_json, nodegraph_json
 from tests.aggregator_harness import (
     LiveAggregator,
     aggregator_config,
@@ -62,6 +65,20 @@ async def test_bad_parameters_get_400_naming_them(
         status, body = await asyncio.to_thread(live.get, path)
         assert status == 400
         assert json.loads(body)["parameter"] == parameter
+
+
+def test_before_the_first_evaluation_every_link_reads_unknown(tmp_path: Path) -> None:
+    """The initial snapshot holds no links: the API shows each registered link as unknown."""
+    registry = load_registry(write_small_topology(tmp_path))
+    aggregator = Aggregator(aggregator_config("mqtt://127.0.0.1:1", tmp_path / "t.yaml"), registry)
+    snapshot = aggregator.snapshot
+    assert snapshot.generation == 0
+    links = [link_json(spec, snapshot) for spec in registry.links]
+    assert [(entry["state"], entry["usable"], entry["rtt_s"]) for entry in links] == [
+        ("unknown", False, None)
+    ] * len(registry.links)
+    edges = nodegraph_json(snapshot, registry)["edges"]
+    assert {edge["mainStat"] for edge in edges} == {"unknown"}
 
 
 async def test_api_answers_about_centers_links_topology_and_capacity(

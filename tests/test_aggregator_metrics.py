@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from aiohttp import ClientSession, web
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from agents.protocol import (
     Capacity,
@@ -24,7 +29,19 @@ from monitor.registry import parse_registry
 from monitor.service.aggregator import Aggregator
 from monitor.service.exposition import SnapshotExposition
 from monitor.service.http import build_app
-from monitor.service.metrics import SnapshotCollector
+from monitor.service.metrics import (
+    CENTER_FAMILIES,
+    FEDERATION_FAMILIES,
+    LINK_FAMILIES,
+    PROBE_FAMILIES,
+    SnapshotCollector,
+    center_samples,
+    federation_samples,
+    link_samples,
+    probe_samples,
+)
+from monitor.status.capacity import capacity_totals
+from monitor.status.model import Snapshot
 from tests.aggregator_harness import NEIGHBOURS, SMALL_TOPOLOGY, aggregator_config
 
 NOW = 1_800_000_000.0
@@ -62,6 +79,236 @@ def _feed(aggregator: Aggregator, *, silent: str | None = None) -> None:
         will = CenterState(center=silent, status="offline", session=1, ts=NOW - 1, reason="lost")
         engine.ingest(Message(MessageKind.STATE, silent, will), NOW - 1)
     aggregator.evaluate(NOW)
+
+
+def _distinct_capacity(index: int) -> Capacity:
+    """A capacity report whose every figure differs from the others (and from other centers')."""
+    return Capacity(
+        session=1,
+        seq=1,
+        ts=NOW - 49,
+        cpu_cores=Resource(total=1000 + index, available=100 + index),
+        memory_bytes=Resource(total=2**36 + index, available=2**35 + index),
+        storage_bytes=Resource(total=2**42 + index, available=2**41 + index),
+        # ndc-a (index 0) reports no GPUs: its GPU series must be absent.
+        gpus=Resource(total=20 + index, available=2 + index) if index else None,
+    )
+
+
+def _varied_federation(aggregator: Aggregator) -> Snapshot:
+    """prov-c stale (silent agent, still seen by its neighbours), prov-d degraded (behind a bridge
+    and ndc-b, single points of failure), the ndcs connected; every capacity figure differs."""
+    engine = aggregator.engine
+    engine.broker_restored(NOW - 100)
+    for index, center in enumerate(NEIGHBOURS):
+        birth = CenterState(
+            center=center, status="online", session=1, ts=NOW - 50, heartbeat_interval_s=5.0
+        )
+        assert engine.ingest(Message(MessageKind.STATE, center, birth), NOW - 50) is None
+        report = _distinct_capacity(index)
+        assert engine.ingest(Message(MessageKind.CAPACITY, center, report), NOW - 49) is None
+    for t in range(30):
+        for seq_base, center in enumerate(NEIGHBOURS):
+            if center == "prov-c" and t > 10:
+                continue
+            beat = Heartbeat(session=1, seq=100 + t * 10 + seq_base, ts=NOW - 30 + t + 0.25)
+            engine.ingest(Message(MessageKind.HEARTBEAT, center, beat), NOW - 30 + t)
+    for index, (center, peers) in enumerate(NEIGHBOURS.items()):
+        if center == "prov-c":
+            continue  # silent: no links report, so its probe pairs have no view
+        probes = tuple(
+            Probe(peer=p, reachable=True, rtt_s=0.001 * (index + 1) + 0.0001 * i)
+            for i, p in enumerate(peers)
+        )
+        links = LinkReport(session=1, seq=1000, ts=NOW - 2, probes=probes)
+        assert engine.ingest(Message(MessageKind.LINKS, center, links), NOW - 2) is None
+    return aggregator.evaluate(NOW)
+
+
+def _parsed(text: bytes) -> dict[str, list[Sample]]:
+    """Every family of an exposition text, parsed by prometheus-client's own parser."""
+    return {f.name: f.samples for f in text_string_to_metric_families(text.decode())}
+
+
+def _one(samples: Iterable[Sample], **labels: str) -> float | None:
+    """The value of the one sample with these labels (None if there is none)."""
+    found = [s.value for s in samples if all(s.labels.get(k) == v for k, v in labels.items())]
+    assert len(found) <= 1, (labels, found)
+    return found[0] if found else None
+
+
+# Written out here, not derived from the schema, so a misnamed family is caught too.
+CAPACITY_FAMILIES = {
+    "cpu_cores": ("dcmon_center_cpu_cores", "dcmon_center_cpu_cores_available"),
+    "gpus": ("dcmon_center_gpus", "dcmon_center_gpus_available"),
+    "memory_bytes": ("dcmon_center_memory_bytes", "dcmon_center_memory_available_bytes"),
+    "storage_bytes": ("dcmon_center_storage_bytes", "dcmon_center_storage_available_bytes"),
+}
+ROOT_CAUSE_STATUSES = {"degraded", "isolated", "stale", "down", "unreachable"}
+
+
+def _check_centers(families: dict[str, list[Sample]], snapshot: Snapshot) -> None:
+    for cid, view in snapshot.centers.items():
+        expected: dict[str, float | None] = {
+            "dcmon_center_up": float(view.live),
+            "dcmon_center_connected": float(view.connected),
+            "dcmon_center_never_seen": float(view.never_seen),
+            "dcmon_center_last_heartbeat_timestamp_seconds": view.last_heartbeat_at,
+            "dcmon_center_clock_skew_seconds": view.clock_skew_s,
+            "dcmon_center_single_point_of_failure": float(view.single_point_of_failure),
+            "dcmon_center_dependents": float(view.dependents),
+        }
+        for resource, (total, available) in CAPACITY_FAMILIES.items():
+            amount = view.capacity.get(resource)
+            expected[total] = None if amount is None else amount.total
+            expected[available] = None if amount is None else amount.available
+        for name, value in expected.items():
+            assert _one(families[name], center=cid) == value, (cid, name)
+        for status in ("connected", "degraded", "stale", "down", "unknown"):
+            value = _one(families["dcmon_center_status"], center=cid, status=status)
+            assert value == float(status == view.status), (cid, status)
+        cause = _one(families["dcmon_center_root_cause_info"], center=cid, status=view.status)
+        assert cause == (1.0 if view.status in ROOT_CAUSE_STATUSES else None), cid
+        assert _one(families["dcmon_center_info"], center=cid, name=cid.upper()) == 1.0
+
+
+def _check_links_and_probes(families: dict[str, list[Sample]], snapshot: Snapshot) -> None:
+    for (a, b), link in snapshot.links.items():
+        expected = {
+            "dcmon_link_up": float(link.usable),
+            "dcmon_link_bridge": float(link.bridge),
+            "dcmon_link_dependents": float(link.dependents),
+            "dcmon_link_rtt_seconds": link.rtt_s,
+            "dcmon_link_loss_ratio": link.loss_ratio,
+        }
+        for name, value in expected.items():
+            assert _one(families[name], a=a, b=b) == value, (a, b, name)
+        assert _one(families["dcmon_link_state"], a=a, b=b, state=link.state) == 1.0
+    fresh = {pair: probe for pair, probe in snapshot.probes.items() if probe.fresh}
+    for (source, target), probe in fresh.items():
+        pair = {"source": source, "target": target}
+        assert _one(families["dcmon_probe_rtt_seconds"], **pair) == probe.rtt_s
+        assert _one(families["dcmon_probe_loss_ratio"], **pair) == probe.loss_ratio
+        assert _one(families["dcmon_probe_success"], **pair) == float(probe.reachable)
+    reported = {(s.labels["source"], s.labels["target"]) for s in families["dcmon_probe_success"]}
+    assert reported == set(fresh)
+
+
+def _check_federation(families: dict[str, list[Sample]], snapshot: Snapshot) -> None:
+    for status, count in snapshot.status_counts.items():
+        assert _one(families["dcmon_federation_centers"], status=status) == count
+    assert _one(families["dcmon_federation_partitions"]) == snapshot.partitions
+    assert _one(families["dcmon_federation_core_centers"]) == len(snapshot.core)
+    causes: dict[tuple[str, str], int] = {}
+    for view in snapshot.centers.values():
+        if view.status in {"isolated", "down", "unreachable"}:
+            cause = view.root_cause
+            key = (cause.label, cause.kind) if cause and cause.ids else (view.id, "center")
+            causes[key] = causes.get(key, 0) + 1
+    exposed = families["dcmon_root_cause_centers"]
+    assert {
+        (s.labels["root_cause"], s.labels["root_cause_kind"]): s.value for s in exposed
+    } == causes
+    counted = [v for v in snapshot.centers.values() if v.connected and v.live and v.capacity]
+    for resource in CAPACITY_FAMILIES:
+        amounts = [v.capacity[resource] for v in counted if resource in v.capacity]
+        total = _one(families["dcmon_capacity"], resource=resource, tier="all")
+        available = _one(families["dcmon_capacity_available"], resource=resource, tier="all")
+        assert total == sum(a.total for a in amounts), resource
+        assert available == sum(a.available for a in amounts), resource
+
+
+def _down_center(aggregator: Aggregator) -> Snapshot:
+    """prov-d down (its will, and its neighbour's probes fail); the others connected."""
+    _feed(aggregator, silent="prov-d")
+    return aggregator.snapshot
+
+
+def test_the_varied_federation_has_what_the_meaning_test_needs(tmp_path: Path) -> None:
+    """The federations of the meaning test show connected, degraded, stale and down centers, a
+    single point of failure and a bridge."""
+    snapshot = _varied_federation(_aggregator(tmp_path))
+    statuses = {cid: view.status for cid, view in snapshot.centers.items()}
+    assert statuses == {
+        "ndc-a": "connected",
+        "ndc-b": "connected",
+        "prov-c": "stale",
+        "prov-d": "degraded",
+    }
+    assert snapshot.centers["ndc-b"].dependents == 1
+    assert snapshot.links[("ndc-b", "prov-d")].bridge
+    assert _down_center(_aggregator(tmp_path)).centers["prov-d"].status == "down"
+
+
+@pytest.mark.parametrize("federation", [_varied_federation, _down_center])
+def test_every_family_carries_its_own_meaning(
+    tmp_path: Path, federation: Callable[[Aggregator], Snapshot]
+) -> None:
+    """Each exposed series, parsed back, equals the field of the view its family names (so a
+    sample filed under the wrong family is caught, in both renderers)."""
+    aggregator = _aggregator(tmp_path)
+    snapshot = federation(aggregator)
+    reference = CollectorRegistry(auto_describe=False)
+    SnapshotCollector(lambda: aggregator.snapshot, aggregator.registry, registry=reference)
+    for text in (
+        SnapshotExposition(aggregator.registry).render(snapshot),
+        generate_latest(reference),
+    ):
+        families = _parsed(text)
+        _check_centers(families, snapshot)
+        _check_links_and_probes(families, snapshot)
+        _check_federation(families, snapshot)
+
+
+def test_capacity_metrics_equal_the_capacity_api_totals(tmp_path: Path) -> None:
+    """dcmon_capacity and dcmon_capacity_available report the API's totals, overall and per tier
+    (zero for a tier without counted centers)."""
+    aggregator = _aggregator(tmp_path)
+    snapshot = _varied_federation(aggregator)
+    families = _parsed(SnapshotExposition(aggregator.registry).render(snapshot))
+    totals = capacity_totals(snapshot, aggregator.registry)
+    assert totals.centers == ("ndc-a", "ndc-b", "prov-d")  # not prov-c: its agent is silent
+    for tier, by_resource in (*totals.by_tier.items(), ("all", totals.overall)):
+        for resource, amount in by_resource.items():
+            labels = {"resource": resource, "tier": tier}
+            assert _one(families["dcmon_capacity"], **labels) == amount.total
+            assert _one(families["dcmon_capacity_available"], **labels) == amount.available
+    assert _one(families["dcmon_capacity"], resource="gpus", tier="hpc") == 0.0  # no such center
+
+
+@pytest.mark.parametrize(
+    ("families", "samples_of"),
+    [
+        (CENTER_FAMILIES, lambda s, r: center_samples(r.centers[0], s.centers[r.centers[0].id])),
+        (LINK_FAMILIES, lambda s, r: link_samples(r.links[0], s.links[r.links[0].key])),
+        (PROBE_FAMILIES, lambda s, _r: probe_samples(next(iter(s.probes.values())))),
+        (FEDERATION_FAMILIES, federation_samples),
+    ],
+    ids=["center", "link", "probe", "federation"],
+)
+def test_sample_functions_name_exactly_the_declared_families(
+    tmp_path: Path, families: Any, samples_of: Any
+) -> None:
+    """Every entity's samples are filed under its group's declared family names, no other."""
+    aggregator = _aggregator(tmp_path)
+    snapshot = _varied_federation(aggregator)
+    assert set(samples_of(snapshot, aggregator.registry)) == {f.name for f in families}
+
+
+def test_before_the_first_evaluation_centers_are_unknown_and_links_have_no_series(
+    tmp_path: Path,
+) -> None:
+    """The initial snapshot (no evaluation yet) exposes every center as unknown and no link."""
+    aggregator = _aggregator(tmp_path)
+    reference = CollectorRegistry(auto_describe=False)
+    SnapshotCollector(lambda: aggregator.snapshot, aggregator.registry, registry=reference)
+    text = SnapshotExposition(aggregator.registry).render(aggregator.snapshot)
+    assert text == generate_latest(reference)
+    families = _parsed(text)
+    for center in NEIGHBOURS:
+        assert _one(families["dcmon_center_status"], center=center, status="unknown") == 1.0
+    assert families["dcmon_link_up"] == []
+    assert families["dcmon_probe_success"] == []
 
 
 def test_fast_exposition_equals_prometheus_client_rendering(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agents.errors import ParameterError
-from monitor.status.planner import capacity_totals, find_candidates
+from monitor.status.capacity import capacity_totals
+from monitor.status.planner import find_candidates
 from tests.federation_scenarios import WINDOW, Feed, sample_registry
 
 
@@ -41,6 +42,21 @@ def test_silent_agents_capacity_is_not_counted() -> None:
     assert "p4" not in totals.centers
     assert "p1" not in totals.centers
     assert totals.overall["gpus"].available == 28
+
+
+def test_summing_only_by_tier_gives_the_same_floats() -> None:
+    """The tier-only totals the metrics use equal the full totals, tier for tier."""
+    feed = healthy()
+    snapshot = feed.engine.evaluate(feed.now)
+    full = capacity_totals(snapshot, feed.registry)
+    tiers = capacity_totals(snapshot, feed.registry, ("tier",))
+    assert (tiers.centers, tiers.overall, tiers.by_tier) == (
+        full.centers,
+        full.overall,
+        full.by_tier,
+    )
+    assert not tiers.by_region
+    assert not tiers.by_partition
 
 
 def test_candidates_follow_the_lowest_rtt_path() -> None:

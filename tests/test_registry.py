@@ -169,3 +169,41 @@ def test_registry_neighbours_follow_links() -> None:
     """A center's neighbours are the other ends of its links."""
     registry = parse_registry(yaml.safe_load(yaml.safe_dump(_doc())), "t.yaml")
     assert registry.neighbours("prov-b") == ("ndc-a",)
+
+
+def test_neighbours_of_every_center_follow_link_order() -> None:
+    """Every center has its neighbours listed in registry-link order, even one with no links."""
+    ids = ("ndc-a", "prov-b", "hpc-c", "prov-lone")
+    doc = {
+        "centers": [
+            {
+                "id": cid,
+                "name": cid.upper(),
+                "tier": "national",
+                "region": "north",
+                "location": {"lat": 21.0, "lon": 105.0 + i / 10},
+            }
+            for i, cid in enumerate(ids)
+        ],
+        "links": [
+            {"a": a, "b": b, "bandwidth_gbps": 10}
+            for a, b in (("ndc-a", "prov-b"), ("hpc-c", "ndc-a"), ("prov-b", "hpc-c"))
+        ],
+    }
+    registry = parse_registry(doc, "t.yaml")
+    assert registry.adjacency() == {
+        "ndc-a": ("prov-b", "hpc-c"),
+        "prov-b": ("ndc-a", "hpc-c"),
+        "hpc-c": ("ndc-a", "prov-b"),
+        "prov-lone": (),
+    }
+    assert registry.neighbours("hpc-c") == ("ndc-a", "prov-b")
+    assert registry.neighbours("not-registered") == ()
+
+
+def test_centers_are_found_by_id() -> None:
+    """A registered center is looked up by its id; an unknown id is simply absent."""
+    registry = parse_registry(_doc(), "t.yaml")
+    assert registry.centers_by_id["prov-b"].name == "B"
+    assert list(registry.centers_by_id) == list(registry.center_ids())
+    assert "nowhere" not in registry.centers_by_id

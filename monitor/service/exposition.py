@@ -2,7 +2,8 @@
 
 prometheus-client's ``generate_latest`` builds a ``Sample`` object per series and takes seconds
 for 10,000 centers; this renderer writes the same bytes (same families, same order, same number
-formatting, label names sorted) from the same sample functions of ``monitor.service.metrics``.
+formatting, label names sorted) from the same sample functions of ``monitor.service.metrics``,
+reading each family's samples by its name.
 
 The exposition is family-major (every center's ``dcmon_center_up``, then every center's
 ``dcmon_center_status`` …), so the cache is too: the entities of each group (centers, links,
@@ -23,18 +24,19 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final, Generic, TypeVar
 
 from monitor.registry import Registry
 from monitor.service.metrics import (
     CENTER_FAMILIES,
     FEDERATION_FAMILIES,
     LINK_FAMILIES,
+    METRIC_GROUPINGS,
     PROBE_FAMILIES,
-    CapacitySums,
     Family,
+    FamilySamples,
     Sample,
     center_samples,
     federation_samples,
@@ -42,6 +44,7 @@ from monitor.service.metrics import (
     probe_pairs,
     probe_samples,
 )
+from monitor.status.capacity import CapacityTally
 from monitor.status.model import Snapshot
 
 logger = logging.getLogger(__name__)
@@ -51,8 +54,8 @@ CHUNK: Final = 32
 SLICE_S: Final = 0.004
 """The renderer gives the event loop a turn after about this much work."""
 
-View = object
-SamplesOf = Callable[[int, View | None], list[list[Sample]]]
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 def go_float(value: float) -> str:
@@ -83,6 +86,7 @@ class _FamilyFormat:
     """Formats the sample lines of one family exactly as ``generate_latest`` does."""
 
     def __init__(self, family: Family) -> None:
+        self.name = family.name
         order = sorted(range(len(family.labels)), key=lambda i: family.labels[i])
         self.order: tuple[int, ...] | None = None if order == sorted(order) else tuple(order)
         pairs = ",".join(f'{family.labels[i]}="%s"' for i in order)
@@ -99,25 +103,33 @@ class _FamilyFormat:
 
 
 @dataclass(slots=True)
-class _Chunk:
-    """A run of entities: the views it was rendered from and one blob per family."""
+class _Chunk(Generic[V]):
+    """A run of entities: the views it was rendered from and one blob per family name."""
 
-    views: tuple[View | None, ...]
-    blobs: list[bytes]
+    views: tuple[V | None, ...]
+    blobs: dict[str, bytes]
 
 
 @dataclass(slots=True)
-class _Group:
-    """Centers, links or probe pairs: a fixed list of entities and their families."""
+class _Group(Generic[K, V]):
+    """Centers, links or probe pairs: a fixed list of entities and their families.
 
-    formats: list[_FamilyFormat]
-    keys: tuple[object, ...]
-    views_of: Callable[[Snapshot], Mapping[Any, View]]
-    samples: SamplesOf
-    chunks: list[_Chunk | None] = field(default_factory=list)
+    An entity the snapshot holds no view of (a probe pair its source has not reported yet, a link
+    before the first evaluation) has no samples.
+    """
+
+    formats: tuple[_FamilyFormat, ...]
+    keys: tuple[K, ...]
+    views_of: Callable[[Snapshot], Mapping[K, V]]
+    samples: Callable[[int, V], FamilySamples]
+    """The samples of the entity at this position of ``keys``, given its view."""
+    chunks: list[_Chunk[V] | None] = field(default_factory=list)
+    absent: FamilySamples = field(init=False)
+    """The samples of an entity without a view: none in every family."""
 
     def __post_init__(self) -> None:
         self.chunks = [None] * math.ceil(len(self.keys) / CHUNK)
+        self.absent = {fmt.name: () for fmt in self.formats}
 
     def render(self, snapshot: Snapshot, parts: list[bytes]) -> Iterator[None]:
         """Bring every chunk up to ``snapshot``, yielding after each rendered chunk; then append
@@ -131,37 +143,40 @@ class _Group:
                 continue
             self.chunks[number] = self._render_chunk(start, views, chunk)
             yield
-        for family, fmt in enumerate(self.formats):
+        for fmt in self.formats:
             parts.append(fmt.header)
+            name = fmt.name
             parts.extend(
-                blob for chunk in self.chunks if chunk is not None and (blob := chunk.blobs[family])
+                blob for chunk in self.chunks if chunk is not None and (blob := chunk.blobs[name])
             )
 
+    def _samples_at(self, position: int, view: V | None) -> FamilySamples:
+        return self.absent if view is None else self.samples(position, view)
+
     def _render_chunk(
-        self, start: int, views: tuple[View | None, ...], old: _Chunk | None
-    ) -> _Chunk:
-        samples = self.samples
-        fresh: dict[int, list[list[Sample]]] = {}
+        self, start: int, views: tuple[V | None, ...], old: _Chunk[V] | None
+    ) -> _Chunk[V]:
+        fresh: dict[int, FamilySamples] = {}
         if old is None:
-            dirty = list(range(len(self.formats)))
+            dirty = self.formats
         else:
-            changed: set[int] = set()
+            changed: set[str] = set()
             for i, (view, before) in enumerate(zip(views, old.views, strict=True)):
                 if view is before:
                     continue
-                now = fresh[i] = samples(start + i, view)
-                was = samples(start + i, before)
-                changed.update(f for f, (a, b) in enumerate(zip(now, was, strict=True)) if a != b)
-            dirty = sorted(changed)
-        blobs = list(old.blobs) if old is not None else [b""] * len(self.formats)
+                now = fresh[i] = self._samples_at(start + i, view)
+                was = self._samples_at(start + i, before)
+                changed.update(name for name, samples in now.items() if samples != was[name])
+            dirty = tuple(fmt for fmt in self.formats if fmt.name in changed)
+        blobs = dict(old.blobs) if old is not None else dict.fromkeys(self.absent, b"")
         if dirty:
             columns: list[list[str]] = [[] for _ in dirty]
             for i, view in enumerate(views):
-                per_family = fresh.get(i) or samples(start + i, view)
-                for column, family in zip(columns, dirty, strict=True):
-                    self.formats[family].lines(per_family[family], column)
-            for column, family in zip(columns, dirty, strict=True):
-                blobs[family] = "".join(column).encode()
+                by_name = fresh[i] if i in fresh else self._samples_at(start + i, view)
+                for column, fmt in zip(columns, dirty, strict=True):
+                    fmt.lines(by_name[fmt.name], column)
+            for column, fmt in zip(columns, dirty, strict=True):
+                blobs[fmt.name] = "".join(column).encode()
         return _Chunk(views, blobs)
 
 
@@ -175,39 +190,27 @@ class SnapshotExposition:
         self._registry = registry
         centers = registry.centers
         links = registry.links
-
-        def center_of(i: int, view: object) -> list[list[Sample]]:
-            return center_samples(centers[i], view)  # type: ignore[arg-type]
-
-        def link_of(i: int, view: object) -> list[list[Sample]]:
-            return link_samples(links[i], view)  # type: ignore[arg-type]
-
-        def probe_of(_i: int, view: object) -> list[list[Sample]]:
-            if view is None:
-                return [[] for _ in PROBE_FAMILIES]
-            return probe_samples(view)  # type: ignore[arg-type]
-
         self._groups = (
             _Group(
-                [_FamilyFormat(f) for f in CENTER_FAMILIES],
+                tuple(map(_FamilyFormat, CENTER_FAMILIES)),
                 tuple(c.id for c in centers),
                 lambda s: s.centers,
-                center_of,
+                lambda i, view: center_samples(centers[i], view),
             ),
             _Group(
-                [_FamilyFormat(f) for f in LINK_FAMILIES],
+                tuple(map(_FamilyFormat, LINK_FAMILIES)),
                 tuple(lk.key for lk in links),
                 lambda s: s.links,
-                link_of,
+                lambda i, view: link_samples(links[i], view),
             ),
             _Group(
-                [_FamilyFormat(f) for f in PROBE_FAMILIES],
+                tuple(map(_FamilyFormat, PROBE_FAMILIES)),
                 probe_pairs(registry),
                 lambda s: s.probes,
-                probe_of,
+                lambda _i, view: probe_samples(view),
             ),
         )
-        self._federation_formats = [_FamilyFormat(f) for f in FEDERATION_FAMILIES]
+        self._federation_formats = tuple(map(_FamilyFormat, FEDERATION_FAMILIES))
         self.longest_slice_s = 0.0
         """The longest the event loop waited for ``render_sliced`` (for benchmarks)."""
 
@@ -215,20 +218,17 @@ class SnapshotExposition:
         """Render ``snapshot`` into ``parts`` (blobs to concatenate), yielding between chunks."""
         for group in self._groups:
             yield from group.render(snapshot, parts)
-        capacity = CapacitySums()
+        capacity = CapacityTally(METRIC_GROUPINGS)
         centers = self._registry.centers
         views = snapshot.centers
         for start in range(0, len(centers), CHUNK * 32):
             for spec in centers[start : start + CHUNK * 32]:
-                capacity.add(spec.tier, views.get(spec.id))
+                capacity.add(spec, views[spec.id])
             yield
-        for fmt, samples in zip(
-            self._federation_formats,
-            federation_samples(snapshot, self._registry, capacity.by_tier()),
-            strict=True,
-        ):
+        samples = federation_samples(snapshot, self._registry, capacity.totals())
+        for fmt in self._federation_formats:
             lines: list[str] = []
-            fmt.lines(samples, lines)
+            fmt.lines(samples[fmt.name], lines)
             parts.append(fmt.header)
             parts.append("".join(lines).encode())
 

@@ -165,9 +165,7 @@ def _center_id(request: web.Request, name: str) -> str | None:
     value = _single(request, name)
     if value is None:
         return None
-    if value not in request.app[AGGREGATOR].snapshot.centers and value not in {
-        c.id for c in request.app[AGGREGATOR].registry.centers
-    }:
+    if value not in request.app[AGGREGATOR].registry.centers_by_id:
         raise ParameterError(name, f"{value!r} is not a registered center")
     return value
 
@@ -256,7 +254,7 @@ async def centers(request: web.Request) -> web.Response:
     snapshot = aggregator.snapshot
     out = []
     for spec in aggregator.registry.centers:
-        entry = center_json(spec, snapshot.centers.get(spec.id))
+        entry = center_json(spec, snapshot.centers[spec.id])
         if status is not None and entry["status"] != status:
             continue
         if (tier is not None and spec.tier != tier) or (
@@ -271,7 +269,7 @@ async def center(request: web.Request) -> web.Response:
     """One center with its links; 404 for an id that is not registered."""
     aggregator = request.app[AGGREGATOR]
     cid = request.match_info["id"]
-    spec = next((c for c in aggregator.registry.centers if c.id == cid), None)
+    spec = aggregator.registry.centers_by_id.get(cid)
     if spec is None:
         raise web.HTTPNotFound(reason=f"no registered center {cid!r}")
     snapshot = aggregator.snapshot
@@ -285,10 +283,7 @@ async def links(request: web.Request) -> web.Response:
     aggregator = request.app[AGGREGATOR]
     state = _choice(request, "state", LINK_STATES)
     snapshot = aggregator.snapshot
-    out = [
-        link_json(spec, snapshot.links.get(spec.key), snapshot)
-        for spec in aggregator.registry.links
-    ]
+    out = [link_json(spec, snapshot) for spec in aggregator.registry.links]
     if state is not None:
         out = [entry for entry in out if entry["state"] == state]
     return web.json_response({**header(snapshot), "count": len(out), "links": out})

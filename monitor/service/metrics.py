@@ -26,6 +26,13 @@ from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
 
 from agents.protocol import RESOURCES, Resource
 from monitor.registry import TIERS, CenterSpec, LinkSpec, Registry
+from monitor.status.capacity import (
+    NO_CAPACITY,
+    CapacityTotals,
+    Grouping,
+    ResourceTotal,
+    capacity_totals,
+)
 from monitor.status.model import (
     LINK_STATES,
     STATUSES,
@@ -35,10 +42,11 @@ from monitor.status.model import (
     RootCause,
     Snapshot,
 )
-from monitor.status.planner import counts_capacity
 
 Labels = tuple[str, ...]
 Sample = tuple[Labels, float]
+FamilySamples = Mapping[str, Sequence[Sample]]
+"""One entity's samples by family name: every family of its group, possibly with none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,20 +58,24 @@ class Family:
     labels: Labels = ()
 
 
+def _capacity_names(resource: str) -> tuple[str, str]:
+    """The total and available family names of a resource (a ``_bytes`` unit stays last)."""
+    unit = "_bytes" if resource.endswith("_bytes") else ""
+    return f"dcmon_center_{resource}", f"dcmon_center_{resource.removesuffix(unit)}_available{unit}"
+
+
+CAPACITY_FAMILY_NAMES: Final = tuple(
+    (resource, *_capacity_names(resource)) for resource in RESOURCES
+)
+"""``(resource, total family, available family)`` of every resource."""
+
+
 def _capacity_families() -> tuple[Family, ...]:
     out: list[Family] = []
-    for resource in RESOURCES:
-        unit = "_bytes" if resource.endswith("_bytes") else ""
-        stem = resource.removesuffix("_bytes")
+    for resource, total, available in CAPACITY_FAMILY_NAMES:
         words = resource.replace("_", " ")
-        out.append(Family(f"dcmon_center_{resource}", f"Total {words} of the center.", ("center",)))
-        out.append(
-            Family(
-                f"dcmon_center_{stem}_available{unit}",
-                f"Available {words} of the center.",
-                ("center",),
-            )
-        )
+        out.append(Family(total, f"Total {words} of the center.", ("center",)))
+        out.append(Family(available, f"Available {words} of the center.", ("center",)))
     return tuple(out)
 
 
@@ -116,7 +128,6 @@ CENTER_FAMILIES: Final = (
         ("center", "status", "root_cause", "root_cause_kind", "why"),
     ),
 )
-_CAPACITY_OFFSET: Final = 9
 
 LINK_FAMILIES: Final = (
     Family("dcmon_link_up", "1 if the link is usable (up or asymmetric).", ("a", "b")),
@@ -186,6 +197,8 @@ FEDERATION_FAMILIES: Final = (
     ),
 )
 
+METRIC_GROUPINGS: Final[tuple[Grouping, ...]] = ("tier",)
+"""The capacity families are by tier (and overall) only."""
 ROOT_CAUSE_STATUSES: Final = frozenset({"degraded", "isolated", "stale", "down", "unreachable"})
 CUT_OFF_STATUSES: Final = frozenset({"isolated", "down", "unreachable"})
 EVALUATION_BUCKETS: Final = (
@@ -205,11 +218,15 @@ EVALUATION_BUCKETS: Final = (
 )
 
 
-# --- samples: one list per family, per entity ----------------------------------------------------
+# --- samples: by family name, per entity ---------------------------------------------------------
 
 
 def _flag(value: bool) -> float:
     return 1.0 if value else 0.0
+
+
+def _optional(labels: Labels, value: float | None) -> list[Sample]:
+    return [] if value is None else [(labels, value)]
 
 
 def center_info_sample(spec: CenterSpec) -> Sample:
@@ -235,63 +252,64 @@ def root_cause_of(view: CenterView) -> RootCause:
     return RootCause("center", (view.id,))
 
 
-def center_samples(spec: CenterSpec, view: CenterView | None) -> list[list[Sample]]:
-    """Samples of every ``CENTER_FAMILIES`` entry for one center (aligned with the tuple)."""
-    out: list[list[Sample]] = [[] for _ in CENTER_FAMILIES]
-    out[0].append(center_info_sample(spec))
-    if view is None:
-        return out
+def center_samples(spec: CenterSpec, view: CenterView) -> dict[str, list[Sample]]:
+    """Samples of every ``CENTER_FAMILIES`` entry for one center, by family name."""
     cid = (spec.id,)
-    out[1].extend(((spec.id, s), _flag(s == view.status)) for s in STATUSES)
-    out[2].append((cid, _flag(view.connected)))
-    out[3].append((cid, _flag(view.live)))
-    out[4].append((cid, _flag(view.never_seen)))
-    if view.last_heartbeat_at is not None:
-        out[5].append((cid, view.last_heartbeat_at))
-    if view.clock_skew_s is not None:
-        out[6].append((cid, view.clock_skew_s))
-    out[7].append((cid, _flag(view.single_point_of_failure)))
-    out[8].append((cid, float(view.dependents)))
-    for i, resource in enumerate(RESOURCES):
-        amount: Resource | None = view.capacity.get(resource)
-        if amount is not None:
-            out[_CAPACITY_OFFSET + 2 * i].append((cid, float(amount.total)))
-            out[_CAPACITY_OFFSET + 2 * i + 1].append((cid, float(amount.available)))
-    if view.status in ROOT_CAUSE_STATUSES:
+    status = view.status
+    out: dict[str, list[Sample]] = {
+        "dcmon_center_info": [center_info_sample(spec)],
+        "dcmon_center_status": [((spec.id, s), _flag(s == status)) for s in STATUSES],
+        "dcmon_center_connected": [(cid, _flag(view.connected))],
+        "dcmon_center_up": [(cid, _flag(view.live))],
+        "dcmon_center_never_seen": [(cid, _flag(view.never_seen))],
+        "dcmon_center_last_heartbeat_timestamp_seconds": _optional(cid, view.last_heartbeat_at),
+        "dcmon_center_clock_skew_seconds": _optional(cid, view.clock_skew_s),
+        "dcmon_center_single_point_of_failure": [(cid, _flag(view.single_point_of_failure))],
+        "dcmon_center_dependents": [(cid, float(view.dependents))],
+        "dcmon_center_root_cause_info": [],
+    }
+    capacity = view.capacity
+    for resource, total, available in CAPACITY_FAMILY_NAMES:
+        amount: Resource | None = capacity.get(resource)
+        out[total] = [] if amount is None else [(cid, float(amount.total))]
+        out[available] = [] if amount is None else [(cid, float(amount.available))]
+    if status in ROOT_CAUSE_STATUSES:
         cause = root_cause_of(view)
-        out[-1].append(((spec.id, view.status, cause.label, cause.kind, view.why), 1.0))
+        out["dcmon_center_root_cause_info"].append(
+            ((spec.id, status, cause.label, cause.kind, view.why), 1.0)
+        )
     return out
 
 
-def link_samples(spec: LinkSpec, view: LinkView | None) -> list[list[Sample]]:
-    """Samples of every ``LINK_FAMILIES`` entry for one registered link."""
-    out: list[list[Sample]] = [[] for _ in LINK_FAMILIES]
-    if view is None:
-        return out
+def link_samples(spec: LinkSpec, view: LinkView) -> dict[str, list[Sample]]:
+    """Samples of every ``LINK_FAMILIES`` entry for one registered link, by family name."""
     a, b = spec.key
     ab = (a, b)
-    out[0].append((ab, _flag(view.usable)))
-    out[1].extend(((a, b, s), _flag(s == view.state)) for s in LINK_STATES)
-    out[2].append((ab, _flag(view.bridge)))
-    out[3].append((ab, float(view.dependents)))
-    if view.rtt_s is not None:
-        out[4].append((ab, view.rtt_s))
-    if view.loss_ratio is not None:
-        out[5].append((ab, view.loss_ratio))
-    return out
+    state = view.state
+    return {
+        "dcmon_link_up": [(ab, _flag(view.usable))],
+        "dcmon_link_state": [((a, b, s), _flag(s == state)) for s in LINK_STATES],
+        "dcmon_link_bridge": [(ab, _flag(view.bridge))],
+        "dcmon_link_dependents": [(ab, float(view.dependents))],
+        "dcmon_link_rtt_seconds": _optional(ab, view.rtt_s),
+        "dcmon_link_loss_ratio": _optional(ab, view.loss_ratio),
+    }
 
 
-def probe_samples(probe: ProbeView) -> list[list[Sample]]:
+def probe_samples(probe: ProbeView) -> dict[str, list[Sample]]:
     """Samples of every ``PROBE_FAMILIES`` entry for one probe (none unless it is fresh)."""
-    out: list[list[Sample]] = [[] for _ in PROBE_FAMILIES]
     if not probe.fresh:
-        return out
+        return {
+            "dcmon_probe_rtt_seconds": [],
+            "dcmon_probe_loss_ratio": [],
+            "dcmon_probe_success": [],
+        }
     st = (probe.source, probe.target)
-    if probe.rtt_s is not None:
-        out[0].append((st, probe.rtt_s))
-    out[1].append((st, probe.loss_ratio))
-    out[2].append((st, _flag(probe.reachable)))
-    return out
+    return {
+        "dcmon_probe_rtt_seconds": _optional(st, probe.rtt_s),
+        "dcmon_probe_loss_ratio": [(st, probe.loss_ratio)],
+        "dcmon_probe_success": [(st, _flag(probe.reachable))],
+    }
 
 
 def probe_pairs(registry: Registry) -> tuple[tuple[str, str], ...]:
@@ -300,11 +318,9 @@ def probe_pairs(registry: Registry) -> tuple[tuple[str, str], ...]:
     Registry order of the source, then of the links it is an end of: a fixed order, so the
     exposition of a probe does not move when the engine rebuilds its view.
     """
-    neighbours: dict[str, list[str]] = {center: [] for center in registry.center_ids()}
-    for link in registry.links:
-        neighbours[link.a].append(link.b)
-        neighbours[link.b].append(link.a)
-    return tuple((source, target) for source, peers in neighbours.items() for target in peers)
+    return tuple(
+        (source, target) for source, peers in registry.adjacency().items() for target in peers
+    )
 
 
 def registered_probes(snapshot: Snapshot, pairs: Sequence[tuple[str, str]]) -> Iterator[ProbeView]:
@@ -316,93 +332,79 @@ def registered_probes(snapshot: Snapshot, pairs: Sequence[tuple[str, str]]) -> I
             yield probe
 
 
-class CapacitySums:
-    """Capacity the planner counts (connected, live, reported), summed per tier and ``"all"``.
-
-    Centers are added one at a time in registry order, as the planner adds them, so the sums are
-    the same floats; the exposition adds them in slices between event-loop turns.
-    """
-
-    def __init__(self) -> None:
-        self._sums: dict[str, dict[str, tuple[float, float]]] = {t: {} for t in (*TIERS, "all")}
-
-    def add(self, tier: str, view: CenterView | None) -> None:
-        """Count one center of ``tier`` (nothing if its capacity does not count)."""
-        if view is None or not counts_capacity(view):
-            return
-        for sums in (self._sums.setdefault(tier, {}), self._sums["all"]):
-            for name, amount in view.capacity.items():
-                total, available = sums.get(name, (0.0, 0.0))
-                sums[name] = (total + amount.total, available + amount.available)
-
-    def by_tier(self) -> dict[str, dict[str, Resource]]:
-        """Every resource's totals per tier of ``TIERS``, then ``"all"`` (zero when none)."""
-        out: dict[str, dict[str, Resource]] = {}
-        for tier in (*TIERS, "all"):
-            sums = self._sums.get(tier, {})
-            out[tier] = {}
-            for resource in RESOURCES:
-                total, available = sums.get(resource, (0.0, 0.0))
-                out[tier][resource] = Resource(total=total, available=available)
-        return out
-
-
-def capacity_by_tier(snapshot: Snapshot, registry: Registry) -> dict[str, dict[str, Resource]]:
-    """Capacity the planner counts (connected, live, reported), per tier and ``"all"``."""
-    sums = CapacitySums()
-    for spec in registry.centers:
-        sums.add(spec.tier, snapshot.centers.get(spec.id))
-    return sums.by_tier()
+def capacity_by_tier(totals: CapacityTotals) -> Iterator[tuple[str, Mapping[str, ResourceTotal]]]:
+    """``(tier, totals by resource)`` of every tier of ``TIERS`` (zeros if none), then ``"all"``."""
+    for tier in TIERS:
+        yield tier, totals.by_tier.get(tier, NO_CAPACITY)
+    yield "all", totals.overall
 
 
 def federation_samples(
-    snapshot: Snapshot,
-    registry: Registry,
-    capacity: Mapping[str, Mapping[str, Resource]] | None = None,
-) -> list[list[Sample]]:
-    """Samples of every ``FEDERATION_FAMILIES`` entry (``capacity``: ``capacity_by_tier``'s
-    answer, when the caller summed it already)."""
+    snapshot: Snapshot, registry: Registry, capacity: CapacityTotals | None = None
+) -> dict[str, list[Sample]]:
+    """Samples of every ``FEDERATION_FAMILIES`` entry, by family name (``capacity``: the totals
+    by ``METRIC_GROUPINGS``, when the caller summed them already)."""
     if capacity is None:
-        capacity = capacity_by_tier(snapshot, registry)
-    out: list[list[Sample]] = [[] for _ in FEDERATION_FAMILIES]
+        capacity = capacity_totals(snapshot, registry, METRIC_GROUPINGS)
     causes: Tally[tuple[str, str]] = Tally()
-    for spec in registry.centers:
-        view = snapshot.centers.get(spec.id)
-        if view is not None and view.status in CUT_OFF_STATUSES:
+    for view in snapshot.centers.values():
+        if view.status in CUT_OFF_STATUSES:
             cause = root_cause_of(view)
             causes[(cause.label, cause.kind)] += 1
-    out[0].extend((key, float(n)) for key, n in sorted(causes.items()))
-    out[1].extend(((s,), float(snapshot.status_counts.get(s, 0))) for s in STATUSES)
-    out[2].extend(((tier,), ratio) for tier, ratio in snapshot.connected_ratio.items())
-    out[3].append(((), float(snapshot.partitions)))
-    out[4].append(((), float(len(snapshot.core))))
-    for tier, by_resource in capacity.items():
-        for resource, amount in by_resource.items():
-            out[5].append(((resource, tier), amount.available))
-            out[6].append(((resource, tier), amount.total))
-    return out
+    by_tier = list(capacity_by_tier(capacity))
+    return {
+        "dcmon_root_cause_centers": [(key, float(n)) for key, n in sorted(causes.items())],
+        "dcmon_federation_centers": [((s,), float(snapshot.status_counts[s])) for s in STATUSES],
+        "dcmon_federation_connected_ratio": [
+            ((tier,), ratio) for tier, ratio in snapshot.connected_ratio.items()
+        ],
+        "dcmon_federation_partitions": [((), float(snapshot.partitions))],
+        "dcmon_federation_core_centers": [((), float(len(snapshot.core)))],
+        "dcmon_capacity_available": [
+            ((resource, tier), amount.available)
+            for tier, by_resource in by_tier
+            for resource, amount in by_resource.items()
+        ],
+        "dcmon_capacity": [
+            ((resource, tier), amount.total)
+            for tier, by_resource in by_tier
+            for resource, amount in by_resource.items()
+        ],
+    }
 
 
 def snapshot_family_samples(
     snapshot: Snapshot, registry: Registry
 ) -> Iterator[tuple[Family, list[Sample]]]:
-    """Every snapshot family with its samples, in exposition order."""
-    pairs = probe_pairs(registry)
-    groups: list[tuple[Sequence[Family], Iterable[list[list[Sample]]]]] = [
+    """Every snapshot family with its samples, in exposition order.
+
+    Every registered center has a view; a link has none only before the first evaluation, and a
+    probe pair until its source reports: those entities have no samples yet.
+    """
+    centers, links = snapshot.centers, snapshot.links
+    groups: tuple[tuple[Sequence[Family], Iterable[FamilySamples]], ...] = (
+        (CENTER_FAMILIES, (center_samples(spec, centers[spec.id]) for spec in registry.centers)),
         (
-            CENTER_FAMILIES,
-            (center_samples(c, snapshot.centers.get(c.id)) for c in registry.centers),
+            LINK_FAMILIES,
+            (
+                link_samples(spec, view)
+                for spec in registry.links
+                if (view := links.get(spec.key)) is not None
+            ),
         ),
-        (LINK_FAMILIES, (link_samples(lk, snapshot.links.get(lk.key)) for lk in registry.links)),
-        (PROBE_FAMILIES, (probe_samples(p) for p in registered_probes(snapshot, pairs))),
-        (FEDERATION_FAMILIES, [federation_samples(snapshot, registry)]),
-    ]
+        (
+            PROBE_FAMILIES,
+            (probe_samples(p) for p in registered_probes(snapshot, probe_pairs(registry))),
+        ),
+        (FEDERATION_FAMILIES, (federation_samples(snapshot, registry),)),
+    )
     for families, entities in groups:
-        merged: list[list[Sample]] = [[] for _ in families]
-        for per_family in entities:
-            for i, samples in enumerate(per_family):
-                merged[i].extend(samples)
-        yield from zip(families, merged, strict=True)
+        merged: dict[str, list[Sample]] = {family.name: [] for family in families}
+        for samples in entities:
+            for name, column in merged.items():
+                column.extend(samples[name])
+        for family in families:
+            yield family, merged[family.name]
 
 
 # --- collectors ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from agents.protocol import RESOURCES, Resource
 from monitor.registry import CenterSpec, LinkSpec, Registry
+from monitor.status.capacity import ResourceTotal, capacity_totals
 from monitor.status.model import (
     CenterView,
     LinkView,
@@ -20,7 +21,7 @@ from monitor.status.model import (
     StatusEvent,
 )
 from monitor.status.palette import LINK_COLOURS, STATUS_COLOURS, STATUS_TEXT_COLOURS
-from monitor.status.planner import Candidate, ResourceTotal, capacity_totals
+from monitor.status.planner import Candidate
 
 Json = dict[str, Any]
 
@@ -59,7 +60,7 @@ def capacity_json(capacity: Mapping[str, Resource]) -> Json:
     return {name: {"total": r.total, "available": r.available} for name, r in capacity.items()}
 
 
-def center_json(spec: CenterSpec, view: CenterView | None) -> Json:
+def center_json(spec: CenterSpec, view: CenterView) -> Json:
     """One center: registry facts and everything derived about it."""
     out: Json = {
         "id": spec.id,
@@ -69,10 +70,6 @@ def center_json(spec: CenterSpec, view: CenterView | None) -> Json:
         "province": spec.province,
         "location": {"lat": spec.location.lat, "lon": spec.location.lon},
     }
-    if view is None:
-        view = CenterView(
-            id=spec.id, status="unknown", live=False, never_seen=True, why="", root_cause=None
-        )
     out.update(
         status=view.status,
         connected=view.connected,
@@ -107,32 +104,43 @@ def probe_json(probe: ProbeView) -> Json:
     }
 
 
-def link_json(spec: LinkSpec, view: LinkView | None, snapshot: Snapshot) -> Json:
+def link_view(spec: LinkSpec, snapshot: Snapshot) -> LinkView:
+    """The snapshot's view of a registered link (``unknown`` in the initial snapshot, which is
+    taken before the first evaluation and holds no links)."""
+    view = snapshot.links.get(spec.key)
+    if view is None:
+        a, b = spec.key
+        return LinkView(a=a, b=b, state="unknown", bandwidth_gbps=spec.bandwidth_gbps)
+    return view
+
+
+def link_json(spec: LinkSpec, snapshot: Snapshot) -> Json:
     """One link: its state, graph role, quality and the probes across it."""
     a, b = spec.key
+    view = link_view(spec, snapshot)
     probes = [snapshot.probes[k] for k in ((a, b), (b, a)) if k in snapshot.probes]
     return {
         "a": a,
         "b": b,
-        "state": view.state if view else "unknown",
-        "usable": view.usable if view else False,
+        "state": view.state,
+        "usable": view.usable,
         "bandwidth_gbps": spec.bandwidth_gbps,
-        "bridge": view.bridge if view else False,
-        "dependents": view.dependents if view else 0,
-        "rtt_s": view.rtt_s if view else None,
-        "loss_ratio": view.loss_ratio if view else None,
+        "bridge": view.bridge,
+        "dependents": view.dependents,
+        "rtt_s": view.rtt_s,
+        "loss_ratio": view.loss_ratio,
         "probes": [probe_json(p) for p in probes],
     }
 
 
 def center_detail_json(spec: CenterSpec, snapshot: Snapshot, registry: Registry) -> Json:
     """One center with its links (seen from it) and the events buffer's view of it."""
-    out = center_json(spec, snapshot.centers.get(spec.id))
+    out = center_json(spec, snapshot.centers[spec.id])
     links = []
     for link in registry.links:
         if spec.id not in (link.a, link.b):
             continue
-        entry = link_json(link, snapshot.links.get(link.key), snapshot)
+        entry = link_json(link, snapshot)
         entry["peer"] = link.b if link.a == spec.id else link.a
         links.append(entry)
     out["links"] = links
@@ -143,7 +151,7 @@ def topology_json(snapshot: Snapshot, registry: Registry) -> Json:
     """The federation as node-link JSON (networkx ``node_link_data`` layout)."""
     nodes = []
     for spec in registry.centers:
-        view = snapshot.centers.get(spec.id)
+        view = snapshot.centers[spec.id]
         nodes.append(
             {
                 "id": spec.id,
@@ -152,16 +160,16 @@ def topology_json(snapshot: Snapshot, registry: Registry) -> Json:
                 "region": spec.region,
                 "lat": spec.location.lat,
                 "lon": spec.location.lon,
-                "status": view.status if view else "unknown",
-                "connected": view.connected if view else False,
-                "live": view.live if view else False,
+                "status": view.status,
+                "connected": view.connected,
+                "live": view.live,
                 "core": spec.id in snapshot.core,
-                "single_point_of_failure": view.single_point_of_failure if view else False,
+                "single_point_of_failure": view.single_point_of_failure,
             }
         )
     links = []
     for spec_link in registry.links:
-        link = link_json(spec_link, snapshot.links.get(spec_link.key), snapshot)
+        link = link_json(spec_link, snapshot)
         link["source"] = link.pop("a")
         link["target"] = link.pop("b")
         del link["probes"]
@@ -183,8 +191,8 @@ def nodegraph_json(snapshot: Snapshot, registry: Registry) -> Json:
     """Nodes and edges frames for Grafana's Node Graph panel."""
     nodes = []
     for spec in registry.centers:
-        view = snapshot.centers.get(spec.id)
-        status = view.status if view else "unknown"
+        view = snapshot.centers[spec.id]
+        status = view.status
         node: Json = {
             "id": spec.id,
             "title": spec.id,
@@ -194,7 +202,7 @@ def nodegraph_json(snapshot: Snapshot, registry: Registry) -> Json:
             "color": STATUS_COLOURS[status],
             "detail__tier": spec.tier,
             "detail__region": spec.region,
-            "detail__why": view.why if view else "",
+            "detail__why": view.why,
         }
         node.update(dict.fromkeys(ARC_FIELDS, 0.0))
         node[_ARCS[status]] = 1.0
@@ -202,9 +210,8 @@ def nodegraph_json(snapshot: Snapshot, registry: Registry) -> Json:
     edges = []
     for spec_link in registry.links:
         a, b = spec_link.key
-        link = snapshot.links.get(spec_link.key)
-        state = link.state if link else "unknown"
-        rtt = link.rtt_s if link else None
+        link = link_view(spec_link, snapshot)
+        state, rtt = link.state, link.rtt_s
         edges.append(
             {
                 "id": f"{a}--{b}",
@@ -214,7 +221,7 @@ def nodegraph_json(snapshot: Snapshot, registry: Registry) -> Json:
                 "secondaryStat": f"{rtt * 1000:.1f} ms" if rtt is not None else "",
                 "color": LINK_COLOURS[state],
                 "detail__bandwidth_gbps": spec_link.bandwidth_gbps,
-                "detail__bridge": link.bridge if link else False,
+                "detail__bridge": link.bridge,
             }
         )
     return {"nodes": nodes, "edges": edges}
@@ -288,13 +295,12 @@ def capacity_totals_json(snapshot: Snapshot, registry: Registry) -> Json:
 
 def candidate_json(candidate: Candidate, registry: Registry, snapshot: Snapshot) -> Json:
     """One planner candidate with its path from the query's origin."""
-    spec = next(c for c in registry.centers if c.id == candidate.center)
-    view = snapshot.centers.get(candidate.center)
+    spec = registry.centers_by_id[candidate.center]
     return {
         "center": candidate.center,
         "tier": spec.tier,
         "region": spec.region,
-        "status": view.status if view else "unknown",
+        "status": snapshot.centers[candidate.center].status,
         "available": candidate.available,
         "total": candidate.total,
         "path": list(candidate.path),

@@ -1,46 +1,25 @@
 """The capacity planner (DESIGN §5 ``/api/v1/capacity``): pure functions over a ``Snapshot``.
 
-Counted capacity is that of centers whose connected flag is 1 and whose agent is live with a
-capacity report of its current session: a silent agent's capacity never counts (a ``stale``
-center included). Candidate paths run over usable links through live and stale centers and
-minimise the path RTT (networkx's Dijkstra): per link the mean RTT of its fresh reachable
-probes, or the registry's ``est_rtt_ms`` when no probe measured it (the candidate says so).
+Candidates are centers whose capacity counts (``monitor.status.capacity``, which also sums the
+totals). Candidate paths run over usable links through live and stale centers and minimise the
+path RTT (networkx's Dijkstra): per link the mean RTT of its fresh reachable probes, or the
+registry's ``est_rtt_ms`` when no probe measured it (the candidate says so).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from agents.errors import ParameterError
 from agents.protocol import RESOURCES, Resource
 from monitor.registry import Registry
-from monitor.status.model import CenterView, Snapshot
+from monitor.status.capacity import counts_capacity
+from monitor.status.model import Snapshot
 
 if TYPE_CHECKING:
     import networkx as nx
-
-
-@dataclass(frozen=True, slots=True)
-class ResourceTotal:
-    """Available and total amount of one resource."""
-
-    available: float = 0.0
-    total: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class CapacityTotals:
-    """Capacity of the counted centers: overall, and by tier, region and partition."""
-
-    centers: tuple[str, ...]
-    """The counted centers (registry order)."""
-    overall: Mapping[str, ResourceTotal]
-    by_tier: Mapping[str, Mapping[str, ResourceTotal]]
-    by_region: Mapping[str, Mapping[str, ResourceTotal]]
-    by_partition: Mapping[int, Mapping[str, ResourceTotal]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,54 +37,6 @@ class Candidate:
     """True if some hop had no fresh RTT and the registry's ``est_rtt_ms`` stood in."""
     bottleneck_bandwidth_gbps: float | None
     """Lowest registry bandwidth along the path (None for the origin itself)."""
-
-
-def counts_capacity(view: CenterView) -> bool:
-    """Whether a center's capacity counts: connected flag 1, live agent, a capacity report."""
-    return view.connected and view.live and bool(view.capacity)
-
-
-@dataclass
-class _Sums:
-    available: dict[str, float] = field(default_factory=dict)
-    total: dict[str, float] = field(default_factory=dict)
-
-    def add(self, view: CenterView) -> None:
-        for name, amount in view.capacity.items():
-            self.available[name] = self.available.get(name, 0.0) + amount.available
-            self.total[name] = self.total.get(name, 0.0) + amount.total
-
-    def frozen(self) -> dict[str, ResourceTotal]:
-        return {
-            name: ResourceTotal(self.available.get(name, 0.0), self.total.get(name, 0.0))
-            for name in RESOURCES
-        }
-
-
-def capacity_totals(snapshot: Snapshot, registry: Registry) -> CapacityTotals:
-    """Totals of capacity over the counted centers, grouped by tier, region and partition."""
-    overall = _Sums()
-    tiers: dict[str, _Sums] = {}
-    regions: dict[str, _Sums] = {}
-    partitions: dict[int, _Sums] = {}
-    counted: list[str] = []
-    for spec in registry.centers:
-        view = snapshot.centers.get(spec.id)
-        if view is None or not counts_capacity(view):
-            continue
-        counted.append(spec.id)
-        overall.add(view)
-        tiers.setdefault(spec.tier, _Sums()).add(view)
-        regions.setdefault(spec.region, _Sums()).add(view)
-        if view.partition is not None:
-            partitions.setdefault(view.partition, _Sums()).add(view)
-    return CapacityTotals(
-        centers=tuple(counted),
-        overall=overall.frozen(),
-        by_tier={name: sums.frozen() for name, sums in tiers.items()},
-        by_region={name: sums.frozen() for name, sums in regions.items()},
-        by_partition={index: sums.frozen() for index, sums in sorted(partitions.items())},
-    )
 
 
 def _usable_graph(snapshot: Snapshot, registry: Registry) -> nx.Graph:
@@ -126,7 +57,7 @@ def _usable_graph(snapshot: Snapshot, registry: Registry) -> nx.Graph:
         if link.rtt_s is not None:
             rtt, estimated = link.rtt_s, False
         else:
-            rtt, estimated = (estimates.get(key) or 0.0) / 1000.0, True
+            rtt, estimated = (estimates[key] or 0.0) / 1000.0, True
         graph.add_edge(
             link.a, link.b, rtt_s=rtt, estimated=estimated, bandwidth_gbps=link.bandwidth_gbps
         )
