@@ -277,7 +277,7 @@ def test_simulated_centers_sharing_one_account_evict_one_another(
         demo_broker,
         environment,
         without=("--center-accounts",),
-        extra=("--scale", "3", "--duration", "3"),
+        extra=("--scale", "3", "--duration", "8"),  # long enough to collide under load
     )
     assert reports, "the simulator printed no progress"
     assert connection_errors(reports[-1]) > 0, reports
