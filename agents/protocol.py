@@ -22,7 +22,7 @@ MAX_PAYLOAD_BYTES: Final = 64 * 1024
 MAX_NESTING: Final = 32
 """How deep arrays and objects may nest, the payload object counting as level 1 (v1 needs 3)."""
 COUNTER_MAX: Final = 2**63 - 1
-"""Counters (``session``, ``seq``) are integers in ``[0, COUNTER_MAX]``."""
+"""Counters (``session``, ``seq``, ``connection``) are integers in ``[0, COUNTER_MAX]``."""
 CENTER_ID_PATTERN: Final = r"^[a-z0-9][a-z0-9-]{0,62}$"
 # ``\Z`` rather than ``$``: ``$`` also matches before a trailing newline.
 _CENTER_ID_RE: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
@@ -100,6 +100,8 @@ class CenterState(_Payload, frozen=True, kw_only=True):
     probe_interval_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
     agent: str | None = None
     reason: Literal["lost", "shutdown"] | None = None
+    connection: Counter | None = None
+    """Grows with every connection of the session, so a will pairs with its own birth."""
 
 
 class Heartbeat(_Payload, frozen=True, kw_only=True):

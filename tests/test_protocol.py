@@ -276,6 +276,11 @@ COUNTER_FIELDS = [
     ("capacity", "seq", b'{"v":1,"session":1,"seq":%d,"ts":1}'),
     ("links", "session", b'{"v":1,"session":%d,"seq":1,"ts":1}'),
     ("state", "session", b'{"center":"a","status":"offline","session":%d,"ts":1}'),
+    (
+        "state",
+        "connection",
+        b'{"center":"a","status":"offline","session":1,"ts":1,"connection":%d}',
+    ),
 ]
 
 
@@ -283,7 +288,7 @@ COUNTER_FIELDS = [
 def test_counters_are_accepted_up_to_2_63_minus_1_and_rejected_from_2_63(
     leaf: str, field: str, template: bytes
 ) -> None:
-    """session and seq may be 0 .. 2**63 - 1; 2**63 and beyond are wrong_type."""
+    """session, seq and connection may be 0 .. 2**63 - 1; 2**63 and beyond are wrong_type."""
     topic = f"dcmon/v1/centers/a/{leaf}"
     for value in (0, 2**63 - 1):
         assert getattr(protocol.decode(topic, template % value).payload, field) == value
@@ -301,6 +306,38 @@ def test_aggregator_session_is_bounded_like_a_center_session() -> None:
     with pytest.raises(ProtocolError) as info:
         protocol.decode(topic, body % 2**63)
     assert info.value.reason is RejectReason.WRONG_TYPE
+
+
+@given(session=counters, connection=st.integers(min_value=0, max_value=2**63 - 1))
+def test_connection_roundtrips_in_birth_and_will(session: int, connection: int) -> None:
+    """The optional connection number survives the wire in a birth and in a will."""
+    birth = CenterState(
+        center="hub-north",
+        status="online",
+        session=session,
+        ts=1.0,
+        heartbeat_interval_s=5.0,
+        connection=connection,
+    )
+    will = CenterState(
+        center="hub-north",
+        status="offline",
+        session=session,
+        ts=1.0,
+        reason="lost",
+        connection=connection,
+    )
+    for state in (birth, will):
+        assert roundtrip("hub-north", MessageKind.STATE, state).payload == state
+
+
+def test_a_state_without_connection_is_what_old_agents_send() -> None:
+    """Absent connection decodes as None, and a state without one is encoded without the key."""
+    old = b'{"v":1,"center":"a","status":"online","session":1,"heartbeat_interval_s":5,"ts":1}'
+    payload = protocol.decode("dcmon/v1/centers/a/state", old).payload
+    assert isinstance(payload, CenterState)
+    assert payload.connection is None
+    assert b"connection" not in protocol.encode(payload)
 
 
 # Fuzzing: whatever arrives, decode returns a Message or raises ProtocolError with a reason.
@@ -413,6 +450,6 @@ def test_decode_returns_a_message_or_raises_protocol_error_for_any_bytes(
         assert isinstance(outcome.reason, RejectReason)
         return
     message = outcome
-    for name in ("session", "seq"):
+    for name in ("session", "seq", "connection"):
         value = getattr(message.payload, name, None)
         assert value is None or 0 <= value < 2**63
