@@ -19,6 +19,10 @@ PROTOCOL_VERSION: Final = 1
 TOPIC_ROOT: Final = "dcmon/v1"
 SUBSCRIPTION: Final = f"{TOPIC_ROOT}/#"
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
+MAX_NESTING: Final = 32
+"""How deep arrays and objects may nest, the payload object counting as level 1 (v1 needs 3)."""
+COUNTER_MAX: Final = 2**63 - 1
+"""Counters (``session``, ``seq``, ``connection``) are integers in ``[0, COUNTER_MAX]``."""
 CENTER_ID_PATTERN: Final = r"^[a-z0-9][a-z0-9-]{0,62}$"
 # ``\Z`` rather than ``$``: ``$`` also matches before a trailing newline.
 _CENTER_ID_RE: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
@@ -41,6 +45,7 @@ class RejectReason(StrEnum):
     BAD_CENTER_ID = "bad_center_id"
     TOO_LARGE = "too_large"
     MALFORMED_JSON = "malformed_json"
+    TOO_DEEP = "too_deep"
     WRONG_TYPE = "wrong_type"
     UNSUPPORTED_VERSION = "unsupported_version"
     CENTER_MISMATCH = "center_mismatch"
@@ -77,7 +82,7 @@ def check_center_id(value: str) -> str:
 
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 Ratio = Annotated[float, msgspec.Meta(ge=0, le=1)]
-Counter = Annotated[int, msgspec.Meta(ge=0)]
+Counter = Annotated[int, msgspec.Meta(ge=0, le=COUNTER_MAX)]
 
 
 class _Payload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -97,6 +102,8 @@ class CenterState(_Payload, frozen=True, kw_only=True):
     probe_interval_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
     agent: str | None = None
     reason: Literal["lost", "shutdown"] | None = None
+    connection: Counter | None = None
+    """Grows with every connection of the session, so a will pairs with its own birth."""
 
 
 class Heartbeat(_Payload, frozen=True, kw_only=True):
@@ -263,17 +270,29 @@ def encode(payload: Payload) -> bytes:
 
 
 def decode_payload(kind: MessageKind, data: bytes | bytearray | memoryview) -> Payload:
-    """Decode and validate the payload of a message of ``kind`` (no topic checks)."""
+    """Decode and validate the payload of a message of ``kind`` (no topic checks).
+
+    Checks, in this order: size, UTF-8, nesting depth, then JSON syntax, types and version.
+    """
     if len(data) > MAX_PAYLOAD_BYTES:
         raise ProtocolError(
             RejectReason.TOO_LARGE, f"payload of {len(data)} bytes exceeds {MAX_PAYLOAD_BYTES}"
         )
+    raw = bytes(data)  # no copy when it already is bytes
+    _check_utf8(raw)
+    _check_nesting(raw)
     try:
-        payload = _DECODERS[kind].decode(data)
+        payload = _DECODERS[kind].decode(raw)
     except msgspec.ValidationError as exc:
         raise ProtocolError(RejectReason.WRONG_TYPE, str(exc)) from exc
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except msgspec.DecodeError as exc:
         raise ProtocolError(RejectReason.MALFORMED_JSON, str(exc)) from exc
+    except RecursionError as exc:  # pragma: no cover - _check_nesting keeps msgspec shallow
+        raise ProtocolError(RejectReason.TOO_DEEP, "nested too deep for the decoder") from exc
+    except Exception as exc:  # pragma: no cover - a decoder bug must still be a counted reject
+        raise ProtocolError(
+            RejectReason.MALFORMED_JSON, f"decoder failed: {type(exc).__name__}: {exc}"
+        ) from exc
     if payload.v != PROTOCOL_VERSION:
         raise ProtocolError(
             RejectReason.UNSUPPORTED_VERSION, f"protocol version {payload.v} is not supported"
@@ -281,11 +300,72 @@ def decode_payload(kind: MessageKind, data: bytes | bytearray | memoryview) -> P
     return payload
 
 
+def _check_utf8(data: bytes) -> None:
+    # msgspec validates only the strings it keeps: bytes inside skipped unknown fields get through.
+    if data.isascii():
+        return
+    try:
+        data.decode()
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(
+            RejectReason.MALFORMED_JSON, f"not UTF-8: {exc.reason} at byte {exc.start}"
+        ) from exc
+
+
+def _nesting_pattern(levels: int) -> re.Pattern[bytes]:
+    """Parentheses nested at most ``levels`` deep; the end of the input may cut groups off.
+
+    Possessive repeats never backtrack, so a match takes linear time. It stops at the first
+    ``(`` that would open level ``levels + 1`` or at a ``)`` that closes nothing.
+    """
+    group = rb"\((?:\)|\Z)"
+    for _ in range(levels - 1):
+        group = rb"\((?:" + group + rb")*+(?:\)|\Z)"
+    return re.compile(rb"(?:" + group + rb")*+")
+
+
+# A regex rather than peeling one level off per bytes.replace() pass: on 64 KiB of 30-deep
+# arrays, the worst case, it takes 0.4 ms where peeling took 7 ms (measured).
+_SHALLOW_PARENS: Final = _nesting_pattern(MAX_NESTING)
+_BRACKETS_AS_PARENS: Final = bytes.maketrans(b"[]{}", b"()()")
+_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_BRACKETS_QUOTES_ESCAPES: Final = bytes(b for b in range(256) if b not in b'[]{}"\\')
+# A JSON string. An unterminated one runs to the end (the payload is malformed anyway), so that
+# every quote starts a match and the scan stays linear.
+_JSON_STRING: Final = re.compile(rb'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+
+
+def _check_nesting(data: bytes) -> None:
+    """Refuse arrays and objects nested deeper than ``MAX_NESTING``, before msgspec sees them.
+
+    msgspec recurses once per level, also while skipping unknown fields, and raises
+    ``RecursionError`` near the interpreter's recursion limit; checking here makes the limit the
+    same on every interpreter and keeps the decoder far from the end of the stack.
+    """
+    structure = data.translate(_BRACKETS_AS_PARENS, _NOT_BRACKETS_QUOTES_ESCAPES)
+    if structure.count(b"(") <= MAX_NESTING:
+        return  # no deeper than it has brackets: almost every real payload ends here
+    # Brackets inside strings do not nest. Strings without brackets or escapes (all of them, in
+    # practice) are '""' here and vanish; only otherwise are strings parsed out.
+    parens = structure.replace(b'""', b"")
+    if b'"' in parens or b"\\" in parens:
+        parens = _JSON_STRING.sub(b"", data).translate(_BRACKETS_AS_PARENS, _NOT_BRACKETS)
+    shallow = _SHALLOW_PARENS.match(parens)
+    end = shallow.end() if shallow is not None else 0
+    if end == len(parens):
+        return  # within the limit (if brackets are missing at the end, msgspec says so)
+    if parens[end] == ord(")"):
+        raise ProtocolError(RejectReason.MALFORMED_JSON, "a closing bracket closes nothing")
+    raise ProtocolError(
+        RejectReason.TOO_DEEP, f"arrays and objects nested deeper than {MAX_NESTING} levels"
+    )
+
+
 def decode(topic: str, data: bytes | bytearray | memoryview) -> Message:
     """Decode a message received on ``topic``: topic, size, JSON, types and ids are all checked.
 
     Raises:
-        ProtocolError: with the reason the message was refused.
+        ProtocolError: with the reason the message was refused; nothing else, whatever the bytes.
     """
     address = parse_topic(topic)
     payload = decode_payload(address.kind, data)

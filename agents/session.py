@@ -113,6 +113,7 @@ class CenterSession:
         self._capacity = capacity
         self._probes = probes
         self._seq = itertools.count(1)
+        self._connection = 0
         self._extra = {"center": center}
         self._last_capacity: CapacityReading | None = None
         self._last_probes: tuple[Probe, ...] | None = None
@@ -192,12 +193,16 @@ class CenterSession:
             await _first_of(stop, self._halted)
 
     def _client(self) -> aiomqtt.Client:
+        # Every attempt gets its own number, failed ones too: one that timed out may still have
+        # reached the broker, whose will for it must not cancel the next birth.
+        self._connection += 1
         will = CenterState(
             center=self.center,
             status="offline",
             session=self.session,
             ts=time.time(),
             reason="lost",
+            connection=self._connection,
         )
         return aiomqtt.Client(
             self.broker.host,
@@ -279,6 +284,7 @@ class CenterSession:
             session=self.session,
             ts=time.time(),
             reason="shutdown",
+            connection=self._connection,
         )
         try:
             await client.publish(
@@ -309,6 +315,7 @@ class CenterSession:
             heartbeat_interval_s=self.timing.heartbeat_interval_s,
             probe_interval_s=self.timing.probe_interval_s if self._probes is not None else None,
             agent=self.agent,
+            connection=self._connection,
         )
 
     async def _publish(self, client: aiomqtt.Client, kind: MessageKind, payload: Payload) -> None:
