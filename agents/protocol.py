@@ -15,6 +15,8 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
+from agents.errors import DcmonError
+
 PROTOCOL_VERSION: Final = 1
 TOPIC_ROOT: Final = "dcmon/v1"
 SUBSCRIPTION: Final = f"{TOPIC_ROOT}/#"
@@ -57,7 +59,7 @@ class RejectReason(StrEnum):
     """A will of an earlier connection of the session, arriving after a later birth."""
 
 
-class ProtocolError(ValueError):
+class ProtocolError(DcmonError):
     """A message that does not conform to wire protocol v1."""
 
     def __init__(self, reason: RejectReason, detail: str) -> None:
@@ -113,6 +115,8 @@ class Heartbeat(_Payload, frozen=True, kw_only=True):
     seq: Counter
     ts: float
     center: str | None = None
+    connection: Counter | None = None
+    """The connection it is sent on (as in the center state): proves that connection is alive."""
 
 
 class Resource(msgspec.Struct, frozen=True, kw_only=True):

@@ -330,7 +330,12 @@ class CenterSession:
         due = time.monotonic()
         while True:
             self.heartbeat_lag_s = max(0.0, time.monotonic() - due)
-            beat = Heartbeat(session=self.session, seq=next(self._seq), ts=time.time())
+            beat = Heartbeat(
+                session=self.session,
+                seq=next(self._seq),
+                ts=time.time(),
+                connection=self._connection,
+            )
             await self._publish(client, MessageKind.HEARTBEAT, beat)
             due = _next_due(due, interval)
             await asyncio.sleep(due - time.monotonic())

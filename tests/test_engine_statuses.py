@@ -509,3 +509,64 @@ def test_the_will_of_the_current_connection_still_makes_the_center_silent() -> N
     feed.silent.add("hub-a")
     feed.round()
     assert feed.status()["hub-a"] == "stale"
+
+
+def _state(center: str, session: int, ts: float, connection: int, online: bool) -> CenterState:
+    if online:
+        return CenterState(
+            center=center,
+            status="online",
+            session=session,
+            ts=ts,
+            heartbeat_interval_s=INTERVAL,
+            connection=connection,
+        )
+    return CenterState(
+        center=center,
+        status="offline",
+        session=session,
+        ts=ts,
+        reason="lost",
+        connection=connection,
+    )
+
+
+def _beat(feed: Feed, center: str, connection: int) -> RejectReason | None:
+    beat = Heartbeat(
+        session=feed.sessions[center], seq=feed.next_seq(center), ts=feed.now, connection=connection
+    )
+    return feed.send(center, MessageKind.HEARTBEAT, beat)
+
+
+def test_a_will_naming_an_earlier_connection_is_refused() -> None:
+    """With connection numbers, the will of connection 1 after the birth of connection 2 is
+    refused (old_connection), whatever its timestamp says."""
+    feed = healthy()
+    session = feed.sessions["hub-a"]
+    assert (
+        feed.send("hub-a", MessageKind.STATE, _state("hub-a", session, feed.now, 2, True)) is None
+    )
+    late = _state("hub-a", session, feed.now + 5, 1, False)
+    assert feed.send("hub-a", MessageKind.STATE, late) is RejectReason.OLD_CONNECTION
+    feed.round()
+    assert feed.status()["hub-a"] == "connected"
+
+
+def test_a_heartbeat_of_a_later_connection_revives_a_center_a_late_will_made_silent() -> None:
+    """A late will that overwrote the retained birth (the aggregator restarted and saw only the
+    will) is undone by heartbeats of the later connection; the will's own connection is not."""
+    feed = Feed(sample_registry())
+    feed.settle()
+    session = feed.sessions["hub-a"]
+    fresh = Feed(sample_registry())  # a restarted aggregator: no birth of hub-a seen
+    fresh.sessions, fresh.seq, fresh.now = dict(feed.sessions), dict(feed.seq), feed.now
+    fresh.settle()
+    fresh.silent.add("hub-a")  # only the heartbeats below come from its agent now
+    will = _state("hub-a", session, fresh.now, 1, False)
+    assert fresh.send("hub-a", MessageKind.STATE, will) is None
+    assert _beat(fresh, "hub-a", connection=1) is None  # delayed on the dead connection
+    fresh.run(INTERVAL)
+    assert fresh.status()["hub-a"] == "stale"
+    assert _beat(fresh, "hub-a", connection=2) is None
+    fresh.round()
+    assert fresh.status()["hub-a"] == "connected"

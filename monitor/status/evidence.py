@@ -63,6 +63,10 @@ class CenterRecord:
     capacity_seq: int = -1
     links_seq: int = -1
     heard: bool = False
+    connection: int | None = None
+    """The highest connection number of the session seen in a state message or heartbeat."""
+    offline_connection: int | None = None
+    """The connection number of the will (or goodbye) that made the center offline."""
     birth_ts: tuple[float | None, float | None] = (None, None)
     """The agent's timestamps of the session's last two births (older, newer)."""
     last_alive_at: float | None = None
@@ -149,6 +153,8 @@ class CenterRecord:
         self.offline_reason = None
         self.applied_states = set()
         self.birth_ts = (None, None)
+        self.connection = None
+        self.offline_connection = None
         self.heartbeat_interval_s = None
         self.probe_interval_s = None
         self.heartbeat_seq = self.capacity_seq = self.links_seq = -1
@@ -167,13 +173,16 @@ class CenterRecord:
         key = (state.status, state.ts)
         if key in self.applied_states:
             return RejectReason.DUPLICATE, Change.NONE
-        if state.status == "offline" and self._will_of_an_earlier_connection(state):
+        if self._of_an_earlier_connection(state):
             return RejectReason.OLD_CONNECTION, Change.NONE
         self.applied_states.add(key)
         self.heard = True
+        if state.connection is not None:
+            self.connection = max(self.connection or 0, state.connection)
         if state.status == "offline":
             self.offline = True
             self.offline_reason = state.reason or "lost"
+            self.offline_connection = state.connection
             return None, Change.PICTURE
         self.born = True
         self.offline = False
@@ -184,16 +193,23 @@ class CenterRecord:
         self.last_alive_at = max(self.last_alive_at or received_at, received_at)
         return None, Change.PICTURE
 
-    def _will_of_an_earlier_connection(self, will: CenterState) -> bool:
-        """Whether a will belongs to an earlier connection than the latest birth's.
+    def _of_an_earlier_connection(self, state: CenterState) -> bool:
+        """Whether a state message belongs to an earlier connection of the session.
 
-        An agent sets its will when it connects and publishes its birth right after, so the
-        will of the connection whose birth was applied last is newer than the birth before it;
-        a will older than that comes from an earlier connection whose loss the broker noticed
-        late (after the agent had reconnected with the same session).
+        With connection numbers (protocol §5) that is exact: a lower number than the highest
+        seen. Without them, only a will can be judged: an agent sets its will when it connects
+        and publishes its birth right after, so the will of the connection whose birth was
+        applied last is newer than the birth before it; a will older than that comes from an
+        earlier connection whose loss the broker noticed late.
         """
+        if state.connection is not None and self.connection is not None:
+            return state.connection < self.connection
         previous_birth_ts = self.birth_ts[0]
-        return previous_birth_ts is not None and will.ts < previous_birth_ts
+        return (
+            state.status == "offline"
+            and previous_birth_ts is not None
+            and state.ts < previous_birth_ts
+        )
 
     def _apply_heartbeat(
         self, beat: Heartbeat, received_at: float
@@ -203,8 +219,20 @@ class CenterRecord:
         self.heartbeat_seq = beat.seq
         self.heard = True
         if self.offline:
-            # A heartbeat delayed past the will proves nothing; the republished birth revives.
-            return None, Change.NONE
+            # A heartbeat delayed past the will proves nothing, unless it names a later
+            # connection than the will's: then the agent is talking on a connection that the
+            # will does not concern (its birth may be late, or overwritten by that will).
+            if not _later(beat.connection, self.offline_connection):
+                return None, Change.NONE
+            self.offline = False
+            self.offline_reason = None
+            self.connection = beat.connection
+            self.last_heartbeat_at = received_at
+            self.clock_skew_s = beat.ts - received_at
+            self.last_alive_at = received_at
+            return None, Change.PICTURE
+        if beat.connection is not None:
+            self.connection = max(self.connection or 0, beat.connection)
         self.last_heartbeat_at = received_at
         self.clock_skew_s = beat.ts - received_at
         self.last_alive_at = received_at
@@ -239,3 +267,8 @@ class CenterRecord:
             old[peer].reachable == probe.reachable for peer, probe in self.probes.items()
         )
         return None, Change.VALUES if same_verdicts else Change.PICTURE
+
+
+def _later(connection: int | None, than: int | None) -> bool:
+    """Whether both connection numbers are known and the first is the later one."""
+    return connection is not None and than is not None and connection > than
