@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.protocol import CenterState, MessageKind, center_topic, encode
 from monitor.config import Thresholds
 from tests.agent_federation import CENTER_IDS, AgentTiming, running_federation, write_federation
 from tests.aggregator_harness import (
@@ -133,3 +134,40 @@ async def test_an_agent_restarted_with_a_corrected_clock_is_connected_again(
                 lambda: set(live.statuses().values()) <= {"connected", "degraded"}, timeout_s=10
             )
             assert live.metric('dcmon_messages_rejected_total{reason="old_session"}') == 0.0
+
+
+async def test_a_late_will_of_the_same_session_leaves_the_center_connected(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """The broker delivers connection 1's will after connection 2's birth (same session): the
+    will is refused as old_connection and the heartbeating center stays connected."""
+    config = aggregator_config(mosquitto.url, write_small_topology(tmp_path))
+    with LiveAggregator(config) as live:
+        async with running_centers(mosquitto.port) as agents:
+            await eventually(lambda: live.statuses()["prov-c"] == "connected")
+            topic = center_topic("prov-c", MessageKind.STATE)
+            reborn = CenterState(
+                center="prov-c",
+                status="online",
+                session=agents.session,
+                ts=time.time(),
+                heartbeat_interval_s=0.2,
+                connection=2,
+            )
+            await agents.client.publish(topic, encode(reborn), qos=1, retain=True)
+            late_will = CenterState(
+                center="prov-c",
+                status="offline",
+                session=agents.session,
+                ts=time.time(),
+                reason="lost",
+                connection=1,
+            )
+            await agents.client.publish(topic, encode(late_will), qos=1, retain=True)
+            await eventually(
+                lambda: live.metric('dcmon_messages_rejected_total{reason="old_connection"}') == 1.0
+            )
+            for center in agents.centers:  # fresh link reports: only liveness is in question
+                await agents.report_links(center)
+            await asyncio.sleep(3 * 0.2 * 3)  # three heartbeat windows
+            assert live.statuses()["prov-c"] == "connected"
