@@ -106,9 +106,7 @@ class StatusEngine:
             return RejectReason.UNREGISTERED_CENTER
         before_probes_at = record.probes_at
         before_fresh = record.probes_fresh(received_at, self._settings.probe_fresh_s)
-        reject, change = record.apply(
-            message, received_at, session_skew_s=self._settings.session_skew_s
-        )
+        reject, change = record.apply(message, received_at, self._settings.session_skew_s)
         if reject is not None:
             return reject
         if change is Change.VALUES:

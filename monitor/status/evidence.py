@@ -107,7 +107,7 @@ class CenterRecord:
     # --- applying messages ------------------------------------------------------------------
 
     def apply(
-        self, message: Message, received_at: float, *, session_skew_s: float = SESSION_SKEW_S
+        self, message: Message, received_at: float, session_skew_s: float = SESSION_SKEW_S
     ) -> tuple[RejectReason | None, Change]:
         """Apply one decoded message about this center; returns the refusal and the change.
 
@@ -116,11 +116,10 @@ class CenterRecord:
         center, so a later, lower session from a corrected clock is taken as a restart.
         """
         payload = message.payload
-        future_ms = (received_at + session_skew_s) * 1000.0
         if isinstance(payload, CenterState):
-            return self._apply_state(payload, received_at, future_ms)
+            return self._apply_state(payload, received_at, session_skew_s)
         if isinstance(payload, Heartbeat | Capacity | LinkReport):
-            reject = self._enter_session(payload.session, future_ms)
+            reject = self._enter_session(payload.session, received_at, session_skew_s)
             if reject is not None:
                 return reject, Change.NONE
             if isinstance(payload, Heartbeat):
@@ -130,8 +129,12 @@ class CenterRecord:
             return self._apply_links(payload, received_at)
         return None, Change.NONE  # pragma: no cover - AggregatorState is filtered by the engine
 
-    def _enter_session(self, session: int, future_ms: float) -> RejectReason | None:
+    def _enter_session(
+        self, session: int, received_at: float, skew_s: float
+    ) -> RejectReason | None:
         current = self.session
+        if session == current:
+            return None
         if session in self.abandoned_sessions:
             return RejectReason.OLD_SESSION
         if current is not None and session < current:
@@ -140,9 +143,8 @@ class CenterRecord:
             # The current session came from a clock far ahead: a lower one is a restart with a
             # corrected clock, and nothing of the abandoned session may come back.
             self.abandoned_sessions = (*self.abandoned_sessions[-(ABANDONED_KEPT - 1) :], current)
-        if current is None or session != current:
-            self._start_session(session)
-            self.session_from_future = session > future_ms
+        self._start_session(session)
+        self.session_from_future = session > (received_at + skew_s) * 1000.0
         return None
 
     def _start_session(self, session: int) -> None:
@@ -165,9 +167,9 @@ class CenterRecord:
         self.probes_at = None
 
     def _apply_state(
-        self, state: CenterState, received_at: float, future_ms: float
+        self, state: CenterState, received_at: float, skew_s: float
     ) -> tuple[RejectReason | None, Change]:
-        reject = self._enter_session(state.session, future_ms)
+        reject = self._enter_session(state.session, received_at, skew_s)
         if reject is not None:
             return reject, Change.NONE
         key = (state.status, state.ts)
