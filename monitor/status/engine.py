@@ -10,16 +10,30 @@ cheaply.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from agents.protocol import AggregatorState, Heartbeat, LinkReport, Message, RejectReason
-from monitor.registry import Registry
+from monitor.registry import LinkKey, Registry
 from monitor.status.deadlines import Deadlines
-from monitor.status.evaluation import Judging, Picture, derive
+from monitor.status.evaluation import Judging, Picture, counterfactual_statuses, derive
 from monitor.status.evidence import SESSION_SKEW_S, CenterRecord, Change
 from monitor.status.federation import FederationIndex
-from monitor.status.model import Snapshot, Status, link_key
+from monitor.status.incidents import (
+    Circumstances,
+    IncidentTracker,
+    derive_findings,
+    failed_elements,
+)
+from monitor.status.model import (
+    FailedElement,
+    Finding,
+    Incident,
+    IncidentChange,
+    Snapshot,
+    Status,
+    link_key,
+)
 from monitor.status.snapshots import QualityLimits, SnapshotBuilder
 
 
@@ -46,6 +60,8 @@ class EngineSettings:
     maintenance: tuple[MaintenanceWindow, ...] = ()
     session_skew_s: float = SESSION_SKEW_S
     """A session number beyond the aggregator's clock (ms) plus this is "from the future"."""
+    incident_hold_down_s: float = 120.0
+    """An incident that comes back this soon after resolving is reopened (a flap), not new."""
     agent_reconnect_cap_s: float = 30.0
     """The agents' longest reconnect backoff: after a blind spell, grace lasts this much longer
     (unless every center live before it is back sooner), so a broker outage that outlasts one
@@ -92,6 +108,16 @@ class StatusEngine:
         self._grace_extra_s = 0.0
         """How much longer than one heartbeat window the current grace period lasts."""
         self._picture: Picture | None = None
+        self._incidents = IncidentTracker(hold_down_s=settings.incident_hold_down_s)
+        self._circumstances = Circumstances(
+            tier=self._index.tier,
+            region={c.id: c.region for c in registry.centers},
+            neighbours=self._index.neighbours,
+            available=self._available,
+        )
+        self._findings_basis: tuple[list[FailedElement], dict[str, Status]] | None = None
+        self._findings: list[Finding] = []
+        self._incident_changes: list[tuple[IncidentChange, Incident]] = []
         self._snapshot = self._snapshots.initial(started_at)
 
     # --- inputs ----------------------------------------------------------------------------
@@ -270,9 +296,30 @@ class StatusEngine:
         )
         return s.heartbeat_misses * max(s.default_heartbeat_interval_s, longest)
 
+    def _available(self, center: str) -> dict[str, float]:
+        return {name: r.available for name, r in self._records[center].capacity.items()}
+
+    def _track_incidents(self, now: float, judging: Judging, picture: Picture) -> None:
+        """Derive this picture's incidents (unless its failures and statuses are unchanged)."""
+        status = picture.status
+        down = [key for key, link in picture.links.items() if link.state == "down"]
+        elements = failed_elements(status, down)
+        basis = self._findings_basis
+        if basis is None or basis[0] != elements or basis[1] != status:
+
+            def what_if(live: Collection[str], links: Collection[LinkKey]) -> dict[str, Status]:
+                return counterfactual_statuses(
+                    self._index, self._records, judging, picture, live, links
+                )
+
+            self._findings = derive_findings(status, elements, what_if, self._circumstances)
+            self._findings_basis = (elements, dict(status))
+        self._incident_changes = self._incidents.update(now, self._findings)
+
     def _full_evaluation(self, now: float) -> Snapshot:
         previous = self._picture
-        picture = derive(self._index, self._records, self._judging(now), previous, self._touched)
+        judging = self._judging(now)
+        picture = derive(self._index, self._records, judging, previous, self._touched)
         self._picture = picture
         self._dirty = False
         changed: set[str] | None = None
@@ -297,9 +344,19 @@ class StatusEngine:
             self._grace_start = None
             self._awaited = frozenset()
             self._grace_extra_s = 0.0
+        if not self._blind and picture.grace_until is None:
+            self._track_incidents(now, judging, picture)  # frozen while blind or in grace
         snapshot = self._snapshots.full(
-            now, picture, self._snapshot, self._blind, changed, self._changed_values
+            now,
+            picture,
+            self._snapshot,
+            self._blind,
+            changed,
+            self._changed_values,
+            self._incidents,
+            self._incident_changes,
         )
+        self._incident_changes = []
         self._changed_values.clear()
         return snapshot
 

@@ -95,6 +95,20 @@ def derive(
     else:
         changed = set(touched) | (graph_live ^ (previous.live | previous.provisional))
         _rejudge_links(index, records, j, graph_live, picture, previous, changed)
+    _judge_graph(index, records, j, picture)
+    return picture
+
+
+def _judge_graph(
+    index: FederationIndex,
+    records: Mapping[str, CenterRecord],
+    j: Judging,
+    picture: Picture,
+    *,
+    explain: bool = True,
+) -> None:
+    """From liveness and usable links: partitions, the core, resilience and every status."""
+    graph_live = picture.live | picture.provisional
     adjacency = picture.adjacency
     forwarding = [c for c in index.ids if c in graph_live or adjacency.get(c)]
     picture.partition = components(forwarding, adjacency)
@@ -102,8 +116,38 @@ def derive(
     live_nationals = [c for c in index.nationals if c in graph_live]
     picture.core = find_core(live_nationals, picture.partition)
     picture.resilience = resilience(picture.core, adjacency)
-    _judge_statuses(index, records, j, picture)
-    return picture
+    _judge_statuses(index, records, j, picture, explain=explain)
+
+
+def counterfactual_statuses(  # noqa: PLR0917 - the incident deriver's one call
+    index: FederationIndex,
+    records: Mapping[str, CenterRecord],
+    j: Judging,
+    picture: Picture,
+    live: Collection[str],
+    links: Collection[LinkKey],
+) -> dict[str, Status]:
+    """Every status if the ``live`` centers were live and the ``links`` up, all else unchanged.
+
+    What an evaluation would say were those failures repaired (DESIGN §9): the same rules on
+    the same evidence, with the repaired centers and links put back into the graph.
+    """
+    adjacency = dict(picture.adjacency)
+    judged = dict(picture.links)
+    for a, b in links:
+        judged[(a, b)] = LinkJudgement("up", None, None, breach=False)
+        for end, other in ((a, b), (b, a)):
+            peers = dict(adjacency.get(end, {}))
+            peers[other] = None
+            adjacency[end] = peers
+    what_if = Picture(
+        live=picture.live | set(live),
+        provisional=picture.provisional,
+        links=judged,
+        adjacency=adjacency,
+    )
+    _judge_graph(index, records, j, what_if, explain=False)
+    return what_if.status
 
 
 def _judge_liveness(
@@ -244,7 +288,12 @@ def judge_link(
 
 
 def _judge_statuses(
-    index: FederationIndex, records: Mapping[str, CenterRecord], j: Judging, picture: Picture
+    index: FederationIndex,
+    records: Mapping[str, CenterRecord],
+    j: Judging,
+    picture: Picture,
+    *,
+    explain: bool = True,
 ) -> None:
     reach = set(picture.resilience.reach)
     core = set(picture.core)
@@ -293,7 +342,8 @@ def _judge_statuses(
             )
         else:
             status[center] = "unreachable"
-    _explain_cut_off(index, picture, reach)
+    if explain:
+        _explain_cut_off(index, picture, reach)
     _hold_unproven_during_grace(index, j, picture)
     _apply_overrides(index, j, picture)
 

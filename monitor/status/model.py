@@ -18,19 +18,33 @@ from monitor.registry import LinkKey, link_key
 
 __all__ = [
     "CONNECTED_STATUSES",
+    "INCIDENT_KINDS",
     "LINK_STATES",
+    "SEVERITIES",
     "STATUSES",
     "USABLE_LINK_STATES",
     "CenterView",
+    "ElementKind",
+    "FailedElement",
+    "Finding",
+    "Impact",
+    "Incident",
+    "IncidentChange",
+    "IncidentEvent",
+    "IncidentKind",
+    "IncidentState",
+    "LinkEvent",
     "LinkKey",
     "LinkState",
     "LinkView",
     "ProbeView",
     "RootCause",
+    "Severity",
     "SinglePointOfFailure",
     "Snapshot",
     "Status",
     "StatusEvent",
+    "Victim",
     "link_key",
 ]
 
@@ -93,6 +107,8 @@ class CenterView:
     partition: int | None = None
     """Index of the connected component (among live and stale centers) it belongs to."""
     in_maintenance: bool = False
+    incidents: tuple[str, ...] = ()
+    """Open incidents it is an element or a victim of."""
 
     @property
     def connected(self) -> bool:
@@ -127,6 +143,8 @@ class LinkView:
     rtt_s: float | None = None
     """Mean RTT of the fresh reachable probes across it."""
     loss_ratio: float | None = None
+    incident: str | None = None
+    """The open incident this link is a failed element of."""
 
     @property
     def usable(self) -> bool:
@@ -161,6 +179,139 @@ class StatusEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkEvent:
+    """A state change of one link (numbered in the same sequence as status events)."""
+
+    seq: int
+    at: float
+    a: str
+    b: str
+    old: LinkState
+    new: LinkState
+    incident: str | None = None
+    """The open incident the link is a failed element of, after the change."""
+
+
+IncidentChange = Literal["opened", "updated", "resolved", "reopened"]
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentEvent:
+    """An incident opened, changed (elements, victims, summary), resolved or reopened."""
+
+    seq: int
+    at: float
+    incident: str
+    change: IncidentChange
+    kind: IncidentKind
+    severity: Severity
+    summary: str
+
+
+# --- incidents (DESIGN §9; derived by monitor.status.incidents) ---------------------------------
+
+ElementKind = Literal["center", "link", "agent"]
+IncidentKind = Literal["center", "link", "partition", "agent", "compound"]
+Severity = Literal["critical", "warning", "info"]
+IncidentState = Literal["open", "resolved"]
+
+SEVERITIES: Final[tuple[Severity, ...]] = ("critical", "warning", "info")
+INCIDENT_KINDS: Final[tuple[IncidentKind, ...]] = (
+    "center",
+    "link",
+    "partition",
+    "agent",
+    "compound",
+)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class FailedElement:
+    """A down center, a down link (neither end down) or a stale center's dead agent."""
+
+    kind: ElementKind
+    ids: tuple[str, ...]
+    """``(center,)`` for a center or an agent; ``(a, b)`` with ``a < b`` for a link."""
+
+    @property
+    def label(self) -> str:
+        """``hub-central`` or ``a--b``."""
+        return "--".join(self.ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Victim:
+    """A center that one of the incident's repairs would help, with its status now."""
+
+    center: str
+    status: Status
+    tier: str
+
+
+@dataclass(frozen=True, slots=True)
+class Impact:
+    """Who lost what, and the capacity no longer reachable or at risk."""
+
+    victims_by_status: Mapping[str, int]
+    victims_by_tier: Mapping[str, int]
+    capacity_unreachable: Mapping[str, float]
+    """Available capacity (by resource) of the victims that lost the core."""
+    capacity_at_risk: Mapping[str, float]
+    """Available capacity of the victims that only lost redundancy."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """An incident as one evaluation derives it, before it has an identity."""
+
+    kind: IncidentKind
+    severity: Severity
+    tier: str
+    summary: str
+    elements: tuple[FailedElement, ...]
+    victims: tuple[Victim, ...]
+    impact: Impact
+
+    @property
+    def centers(self) -> tuple[str, ...]:
+        """The failed centers (down, or stale for an agent)."""
+        return tuple(e.ids[0] for e in self.elements if e.kind != "link")
+
+    @property
+    def links(self) -> tuple[LinkKey, ...]:
+        """The failed links."""
+        return tuple((e.ids[0], e.ids[1]) for e in self.elements if e.kind == "link")
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One real problem, with its identity and lifecycle (DESIGN §9)."""
+
+    id: str
+    state: IncidentState
+    finding: Finding
+    opened_at: float
+    updated_at: float
+    resolved_at: float | None = None
+    flaps: int = 0
+
+    @property
+    def kind(self) -> IncidentKind:
+        """center, link, partition, agent or compound."""
+        return self.finding.kind
+
+    @property
+    def severity(self) -> Severity:
+        """critical (someone lost the core), warning (redundancy, agents) or info."""
+        return self.finding.severity
+
+    @property
+    def summary(self) -> str:
+        """One sentence an operator can read aloud."""
+        return self.finding.summary
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """The whole derived picture at one evaluation."""
 
@@ -180,3 +331,11 @@ class Snapshot:
     spof: tuple[SinglePointOfFailure, ...]
     transitions: tuple[StatusEvent, ...] = ()
     """Status changes produced by this evaluation."""
+    incidents: Mapping[str, Incident] = field(default_factory=dict)
+    """Open incidents by id (kept as they were while blind or in grace)."""
+    resolved_incidents: tuple[Incident, ...] = ()
+    """Recently resolved incidents, oldest first."""
+    link_transitions: tuple[LinkEvent, ...] = ()
+    """Link state changes produced by this evaluation."""
+    incident_changes: tuple[IncidentEvent, ...] = ()
+    """Incidents opened, updated, resolved or reopened by this evaluation."""

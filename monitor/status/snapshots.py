@@ -9,7 +9,7 @@ renderer skip it with one identity comparison.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -17,10 +17,15 @@ from agents.protocol import Probe
 from monitor.status.evaluation import LinkJudgement, Picture, judge_link
 from monitor.status.evidence import CenterRecord
 from monitor.status.federation import FederationIndex
+from monitor.status.incidents import IncidentTracker, membership, why_with_incident
 from monitor.status.model import (
     CONNECTED_STATUSES,
     STATUSES,
     CenterView,
+    Incident,
+    IncidentChange,
+    IncidentEvent,
+    LinkEvent,
     LinkKey,
     LinkView,
     ProbeView,
@@ -59,6 +64,9 @@ class SnapshotBuilder:
         self._generation = 0
         self._event_seq = itertools.count(1)
         self._bridges_shown: set[LinkKey] = set()
+        self._incident_links_shown: set[LinkKey] = set()
+        self._rebuilt_links: list[LinkKey] = []
+        """The links whose views the last full build made anew (only they may have changed)."""
         self._probe_view_basis: dict[str, tuple[float, bool, int | None]] = {}
 
     def initial(self, now: float) -> Snapshot:
@@ -100,6 +108,8 @@ class SnapshotBuilder:
         blind: bool,
         changed: Collection[str] | None,
         values: Collection[str],
+        incidents: IncidentTracker,
+        incident_changes: Sequence[tuple[IncidentChange, Incident]] = (),
     ) -> Snapshot:
         """The snapshot of a new ``picture``.
 
@@ -110,9 +120,11 @@ class SnapshotBuilder:
             blind: whether the monitor has no broker.
             changed: centers whose reports, liveness or provisional state changed (None: all).
             values: centers whose measured values changed since the last snapshot.
+            incidents: the open and recently resolved incidents.
         """
         self._generation += 1
-        centers = self._center_views(picture, previous.centers, values)
+        involved, failed_links = membership(incidents.open.values())
+        centers = self._center_views(picture, previous.centers, values, involved, incidents.open)
         events: list[StatusEvent] = []
         for center, view in centers.items():
             old = previous.centers[center].status
@@ -120,13 +132,41 @@ class SnapshotBuilder:
                 events.append(
                     StatusEvent(next(self._event_seq), now, center, old, view.status, view.why)
                 )
+        links = self._link_views(picture, previous.links, failed_links)
+        link_events = []
+        for key in sorted(k for k in self._rebuilt_links if k in previous.links):
+            before, after = previous.links.get(key), links[key]
+            if before is not None and before.state != after.state:
+                link_events.append(
+                    LinkEvent(
+                        next(self._event_seq),
+                        now,
+                        key[0],
+                        key[1],
+                        before.state,
+                        after.state,
+                        after.incident,
+                    )
+                )
+        incident_events = [
+            IncidentEvent(
+                next(self._event_seq),
+                now,
+                incident.id,
+                change,
+                incident.kind,
+                incident.severity,
+                incident.summary,
+            )
+            for change, incident in incident_changes
+        ]
         counts, ratio = self._tally(centers)
         return Snapshot(
             generation=self._generation,
             evaluated_at=now,
             blind=blind,
             centers=centers,
-            links=self._link_views(picture, previous.links),
+            links=links,
             probes=self._probe_views(now, picture, previous.probes, changed, values),
             core=frozenset(picture.core),
             partitions=picture.partitions,
@@ -134,6 +174,10 @@ class SnapshotBuilder:
             status_counts=counts,
             spof=_spof(picture),
             transitions=tuple(events),
+            incidents=dict(incidents.open),
+            resolved_incidents=tuple(incidents.resolved),
+            link_transitions=tuple(link_events),
+            incident_changes=tuple(incident_events),
         )
 
     def _tally(
@@ -157,7 +201,12 @@ class SnapshotBuilder:
         return counts, ratio
 
     def _center_views(
-        self, picture: Picture, previous: Mapping[str, CenterView], values: Collection[str]
+        self,
+        picture: Picture,
+        previous: Mapping[str, CenterView],
+        values: Collection[str],
+        involved: Mapping[str, tuple[str, ...]],
+        incidents: Mapping[str, Incident],
     ) -> dict[str, CenterView]:
         """Views of every center, reusing the previous one where nothing changed."""
         cut = picture.resilience.cut_centers
@@ -168,10 +217,15 @@ class SnapshotBuilder:
             old = previous[center]
             status = status_of_center[center]
             dependents = len(cut[center]) if center in cut else 0
+            ids = involved.get(center, ())
+            reason = why.get(center, "")
+            if ids:
+                reason = _why_naming(center, status, reason, incidents[ids[0]])
             if (
                 center not in values
                 and old.status == status
-                and old.why == why.get(center, "")
+                and old.why == reason
+                and old.incidents == ids
                 and old.root_cause == cause.get(center)
                 and old.live == (center in live)
                 and old.dependents == dependents
@@ -186,7 +240,7 @@ class SnapshotBuilder:
                 status=status,
                 live=center in live,
                 never_seen=not record.heard,
-                why=why.get(center, ""),
+                why=reason,
                 root_cause=cause.get(center),
                 session=record.session,
                 heartbeat_interval_s=record.heartbeat_interval_s,
@@ -198,11 +252,15 @@ class SnapshotBuilder:
                 dependents=dependents,
                 partition=partition.get(center),
                 in_maintenance=status == "maintenance",
+                incidents=ids,
             )
         return views
 
     def _link_views(
-        self, picture: Picture, previous: Mapping[LinkKey, LinkView]
+        self,
+        picture: Picture,
+        previous: Mapping[LinkKey, LinkView],
+        failed_links: Mapping[LinkKey, str],
     ) -> dict[LinkKey, LinkView]:
         """Views of every link, reusing the previous one where nothing changed.
 
@@ -217,9 +275,12 @@ class SnapshotBuilder:
         if rejudged is None or not previous:
             rebuild = fresh_values = self._index.link_by_key.keys()  # registry order
         else:
-            rebuild = rejudged | set(bridges) | self._bridges_shown
+            rebuild = rejudged | set(bridges) | self._bridges_shown | self._incident_links_shown
+            rebuild |= failed_links.keys()
             fresh_values = rejudged
         self._bridges_shown = set(bridges)
+        self._incident_links_shown = set(failed_links)
+        self._rebuilt_links = list(rebuild)
         for key in rebuild:
             judged = picture.links[key]
             lost = bridges.get(key)
@@ -236,6 +297,7 @@ class SnapshotBuilder:
                 dependents=len(lost) if lost is not None else 0,
                 rtt_s=rtt_s,
                 loss_ratio=loss_ratio,
+                incident=failed_links.get(key),
             )
         return views
 
@@ -364,3 +426,10 @@ def _spof(picture: Picture) -> tuple[SinglePointOfFailure, ...]:
     )
     found.sort(key=lambda s: (-len(s.cut_off), s.ids))
     return tuple(found)
+
+
+def _why_naming(center: str, status: Status, why: str, incident: Incident) -> str:
+    """``why`` with the incident first: a victim names its cause, a failed center its id."""
+    if center in incident.finding.centers:
+        return f"{why} ({incident.id})" if why else incident.id
+    return why_with_incident(status, why, incident)
