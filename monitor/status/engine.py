@@ -60,6 +60,8 @@ class EngineSettings:
     maintenance: tuple[MaintenanceWindow, ...] = ()
     session_skew_s: float = SESSION_SKEW_S
     """A session number beyond the aggregator's clock (ms) plus this is "from the future"."""
+    incidents: bool = True
+    """Derive incidents on every evaluation (off only to measure what they cost)."""
     incident_hold_down_s: float = 120.0
     """An incident that comes back this soon after resolving is reopened (a flap), not new."""
     agent_reconnect_cap_s: float = 30.0
@@ -344,7 +346,7 @@ class StatusEngine:
             self._grace_start = None
             self._awaited = frozenset()
             self._grace_extra_s = 0.0
-        if not self._blind and picture.grace_until is None:
+        if self._settings.incidents and not self._blind and picture.grace_until is None:
             self._track_incidents(now, judging, picture)  # frozen while blind or in grace
         snapshot = self._snapshots.full(
             now,

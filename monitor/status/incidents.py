@@ -111,13 +111,7 @@ def victims_of(
     if element.kind == "agent":
         return []  # a dead agent at a working site cuts nobody off
     live, links = repair_of(element, status, neighbours)
-    after = what_if(live, links)
-    helped = []
-    for center, now in status.items():
-        before_rank, after_rank = rank(now), rank(after.get(center, now))
-        if before_rank is not None and after_rank is not None and after_rank > before_rank:
-            helped.append(center)
-    return helped
+    return _helped(status, what_if(live, links))
 
 
 def derive_findings(
@@ -127,8 +121,99 @@ def derive_findings(
     circumstances: Circumstances,
 ) -> list[Finding]:
     """Every incident of these failed elements, without identities (sorted by elements)."""
-    victims = {e: victims_of(e, status, what_if, circumstances.neighbours) for e in elements}
+    victims = victims_by_element(elements, status, what_if, circumstances)
     return [describe(group, victims, status, circumstances) for group in group_elements(victims)]
+
+
+def affected_regions(
+    elements: Sequence[FailedElement],
+    status: Mapping[str, Status],
+    neighbours: Mapping[str, tuple[str, ...]],
+) -> dict[str, int]:
+    """Centers that are not ``connected`` (and the elements' ends), by region of the registry
+    graph among them.
+
+    A repair can only help centers of its own region: every path between two regions passes
+    through connected centers, which no single failure separates from the core, so a repair in
+    one region neither adds a path around another region's single point of failure nor reaches
+    a center cut off in another. Repairs in different regions can therefore be judged together.
+    """
+    members = {c for c, s in status.items() if s != "connected"}
+    members.update(c for e in elements for c in e.ids)
+    region: dict[str, int] = {}
+    for start in sorted(members):
+        if start in region:
+            continue
+        number = len(region)
+        region[start] = number
+        stack = [start]
+        while stack:
+            center = stack.pop()
+            for peer in neighbours.get(center, ()):
+                if peer in members and peer not in region:
+                    region[peer] = number
+                    stack.append(peer)
+    return region
+
+
+def victims_by_element(
+    elements: Sequence[FailedElement],
+    status: Mapping[str, Status],
+    what_if: WhatIf,
+    circumstances: Circumstances,
+) -> dict[FailedElement, list[str]]:
+    """The victims of every element: one counterfactual per round of repairs.
+
+    Elements in different ``affected_regions`` are repaired together (one element per region
+    and round), so a thousand scattered failures cost a few evaluations, not a thousand. A
+    region holding a national center is judged one element at a time: a repair there may
+    change the core itself, which concerns everyone.
+    """
+    neighbours = circumstances.neighbours
+    region = affected_regions(elements, status, neighbours)
+    victims: dict[FailedElement, list[str]] = {e: [] for e in elements if e.kind == "agent"}
+    national_regions = {
+        region[c] for c, tier in circumstances.tier.items() if tier == "national" and c in region
+    }
+    queues: dict[int, list[FailedElement]] = {}
+    alone: list[FailedElement] = []
+    for element in elements:
+        if element.kind == "agent":
+            continue  # a dead agent at a working site cuts nobody off
+        home = region[element.ids[0]]
+        if home in national_regions:
+            alone.append(element)
+        else:
+            queues.setdefault(home, []).append(element)
+    rounds = [[e] for e in alone]
+    depth = max((len(q) for q in queues.values()), default=0)
+    rounds.extend([q[i] for q in queues.values() if i < len(q)] for i in range(depth))
+    for batch in rounds:
+        live: list[str] = []
+        links: list[LinkKey] = []
+        for element in batch:
+            more_live, more_links = repair_of(element, status, neighbours)
+            live.extend(more_live)
+            links.extend(more_links)
+        after = what_if(live, links)
+        helped = _helped(status, after)
+        if len(batch) == 1:
+            victims[batch[0]] = helped
+            continue
+        for element in batch:
+            home = region[element.ids[0]]
+            victims[element] = [c for c in helped if region.get(c) == home]
+    return victims
+
+
+def _helped(before: Mapping[str, Status], after: Mapping[str, Status]) -> list[str]:
+    """Centers whose status ranks strictly better ``after`` than ``before``."""
+    helped = []
+    for center, now in before.items():
+        before_rank, after_rank = rank(now), rank(after.get(center, now))
+        if before_rank is not None and after_rank is not None and after_rank > before_rank:
+            helped.append(center)
+    return helped
 
 
 def group_elements(
