@@ -36,14 +36,6 @@ def _open(live: LiveAggregator) -> list[dict[str, Any]]:
     return incidents
 
 
-async def _down(agents: Centers, center: str) -> None:
-    """``center`` fails: its will, and every neighbour's probe of it fails."""
-    await agents.offline(center)
-    for peer in NEIGHBOURS[center]:
-        agents.unreachable.add((peer, center))
-        await agents.report_links(peer)
-
-
 async def _repair(agents: Centers, center: str) -> None:
     """``center`` is back: a birth, heartbeats, and its neighbours reach it again."""
     agents.unreachable = {pair for pair in agents.unreachable if center not in pair}
@@ -70,9 +62,14 @@ async def test_a_hub_down_is_one_critical_incident_naming_its_victims(
         async with running_centers(mosquitto.port) as agents:
             await eventually(lambda: _settled(live))
             assert _open(live) == []
-            await _down(agents, "ndc-b")
+            await agents.fail("ndc-b")
             await eventually(lambda: [i["kind"] for i in _open(live)] == ["center"])
-            await eventually(lambda: live.statuses()["ndc-b"] == "down")
+            await eventually(
+                lambda: (
+                    {c: s for c, s in live.statuses().items() if c != "prov-d"}
+                    == {"ndc-a": "connected", "ndc-b": "down", "prov-c": "degraded"}
+                )
+            )
             [incident] = _open(live)
             assert incident["state"] == "open"
             assert incident["severity"] == "critical"
@@ -120,7 +117,7 @@ async def test_incident_filters_select_by_state_severity_time_and_limit(
     with LiveAggregator(aggregator_config(mosquitto.url, write_small_topology(tmp_path))) as live:
         async with running_centers(mosquitto.port) as agents:
             await eventually(lambda: _settled(live))
-            await _down(agents, "ndc-b")
+            await agents.fail("ndc-b")
             await eventually(lambda: [i["kind"] for i in _open(live)] == ["center"])
             hub_id = _open(live)[0]["id"]
             await _repair(agents, "ndc-b")
@@ -231,3 +228,20 @@ async def test_events_carry_link_and_incident_changes_in_seq_order(
             assert seen["incident"] not in for_d
             after = live.json(f"/api/v1/events?since={seen['link']['seq'] - 1}&type=link")
             assert after["events"][0] == seen["link"]
+
+
+async def test_a_stream_client_that_leaves_ends_its_stream_quietly(
+    mosquitto: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Events written after an SSE client disconnected end its stream without an error log."""
+    with LiveAggregator(aggregator_config(mosquitto.url, write_small_topology(tmp_path))) as live:
+        async with aiohttp.ClientSession() as session:
+            response = await session.get(live.url + "/api/v1/events/stream")
+            await response.content.readline()
+            response.close()
+        assert live.aggregator is not None
+        log = live.aggregator.events
+        async with running_centers(mosquitto.port):
+            await eventually(lambda: _settled(live))
+            await eventually(lambda: log.subscribers == 0)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []

@@ -24,7 +24,7 @@ from agents.errors import ParameterError
 from agents.protocol import RESOURCES
 from monitor.registry import TIERS
 from monitor.service.aggregator import Aggregator
-from monitor.service.events import EVENT_TYPES, Event, event_type
+from monitor.service.events import EVENT_TYPES, Event, EventLog, event_type
 from monitor.service.views import (
     Json,
     candidate_json,
@@ -434,25 +434,34 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     )
     try:
         await response.prepare(request)
-        await response.write(b": dcmon events\n\n")
-        last_id = request.headers.get("Last-Event-ID", "")
-        if last_id.isdigit():
-            for missed in log.recent(since=int(last_id)):
-                await response.write(_sse(missed))
-        while True:
-            try:
-                event: Event | None = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE_S)
-            except TimeoutError:
-                await response.write(b": keepalive\n\n")
-                continue
-            if event is None:
-                break
-            await response.write(_sse(event))
+        await _send_events(response, log, queue, request.headers.get("Last-Event-ID", ""))
+    except ConnectionResetError:
+        logger.debug("an event-stream client went away")  # nothing to end: it is gone
+        return response
     finally:
         log.unsubscribe(queue)
     with contextlib.suppress(ConnectionResetError):
         await response.write_eof()
     return response
+
+
+async def _send_events(
+    response: web.StreamResponse, log: EventLog, queue: asyncio.Queue[Event | None], last_id: str
+) -> None:
+    """Replay what came after ``last_id``, then send events until the log ends the stream."""
+    await response.write(b": dcmon events\n\n")
+    if last_id.isdigit():
+        for missed in log.recent(since=int(last_id)):
+            await response.write(_sse(missed))
+    while True:
+        try:
+            event = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE_S)
+        except TimeoutError:
+            await response.write(b": keepalive\n\n")
+            continue
+        if event is None:
+            return
+        await response.write(_sse(event))
 
 
 def openapi_document() -> Json:
