@@ -88,25 +88,22 @@ class EventLog:
         self._last_seq = 0
 
     def publish(
-        self,
-        events: Iterable[Event],
-        incident_centers: Mapping[str, frozenset[str]] | None = None,
+        self, events: Iterable[Event], involved: Mapping[str, frozenset[str]] | None = None
     ) -> list[Event]:
         """Record new events and feed them to subscribers (a subscriber that lags is dropped).
 
         Events at or below the last published seq were published already and are skipped (a
-        snapshot may carry its predecessor's events). ``incident_centers`` says which centers
-        each incident concerns, so ``center=`` finds its incident events. Returns the events
-        published.
+        snapshot may carry its predecessor's events). ``involved`` says which centers each
+        incident concerns (``concerned_centers``), so ``center=`` finds its incident events.
+        Returns the events published.
         """
-        involved = incident_centers or {}
         published: list[Event] = []
         for event in events:
             if event.seq <= self._last_seq:
                 continue
             self._last_seq = event.seq
             published.append(event)
-            self._entries.append(_entry(event, involved))
+            self._entries.append(_entry(event, involved or {}))
             for queue in list(self._subscribers):
                 try:
                     queue.put_nowait(event)
@@ -162,9 +159,9 @@ class EventLog:
         queue.put_nowait(None)
 
 
-def _entry(event: Event, incident_centers: Mapping[str, frozenset[str]]) -> _Entry:
+def _entry(event: Event, involved: Mapping[str, frozenset[str]]) -> _Entry:
     if isinstance(event, StatusEvent):
         return _Entry(event, "center", frozenset((event.center,)))
     if isinstance(event, LinkEvent):
         return _Entry(event, "link", frozenset((event.a, event.b)))
-    return _Entry(event, "incident", incident_centers.get(event.incident, frozenset()))
+    return _Entry(event, "incident", involved.get(event.incident, frozenset()))
