@@ -152,7 +152,7 @@ class Bench:
         await poll(lambda: self._status_is(center, "connected"), f"{center} connected")
 
     async def _event_at(self, center: str, since: int, statuses: tuple[str, ...]) -> float | None:
-        path = f"/api/v1/events?center={center}&since={since}"
+        path = f"/api/v1/events?center={center}&since={since}&type=center"
         events = (await asyncio.to_thread(self.live.json, path))["events"]
         return next((float(e["at"]) for e in events if e["new"] in statuses), None)
 

@@ -205,6 +205,14 @@ class Centers:
             center_topic(center, MessageKind.STATE), encode(payload), qos=1, retain=True
         )
 
+    async def fail(self, center: str) -> None:
+        """``center`` fails whole: its neighbours' probes of it fail, then its will arrives
+        (in that order, so it is never seen silent but reachable, i.e. stale)."""
+        for peer in NEIGHBOURS[center]:
+            self.unreachable.add((peer, center))
+            await self.report_links(peer)
+        await self.offline(center)
+
     async def report_links(self, center: str) -> None:
         """Publish ``center``'s probe report about each registry neighbour."""
         self.seq += 1

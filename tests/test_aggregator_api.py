@@ -55,6 +55,16 @@ pytestmark = pytest.mark.integration
         ("/api/v1/capacity?resource=gpus&from=ndc-a&from=ndc-b", "from"),
         ("/api/v1/events?limit=%D9%A3", "limit"),  # Arabic-Indic three
         ("/api/v1/events?since=1.5", "since"),
+        ("/api/v1/events?type=alarm", "type"),
+        ("/api/v1/incidents?state=closed", "state"),
+        ("/api/v1/incidents?state=open&state=all", "state"),
+        ("/api/v1/incidents?severity=major", "severity"),
+        ("/api/v1/incidents?since=yesterday", "since"),
+        ("/api/v1/incidents?until=-5", "until"),
+        ("/api/v1/incidents?since=200&until=100", "until"),
+        ("/api/v1/incidents?limit=0", "limit"),
+        ("/api/v1/incidents?limit=2.5", "limit"),
+        ("/api/v1/incidents?limit=100001", "limit"),
     ],
 )
 async def test_bad_parameters_get_400_naming_them(
@@ -169,8 +179,13 @@ def _run_schemathesis(base_url: str) -> None:
 
 
 async def test_openapi_document_matches_the_api(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    """schemathesis: every documented operation answers as /openapi.json says."""
+    """schemathesis: every documented operation answers as /openapi.json says, with an incident
+    open (a cut link) and events of every type in the log."""
     with LiveAggregator(aggregator_config(mosquitto.url, write_small_topology(tmp_path))) as live:
-        async with running_centers(mosquitto.port):
+        async with running_centers(mosquitto.port) as agents:
             await eventually(lambda: live.statuses()["prov-d"] != "unknown")
+            agents.unreachable |= {("ndc-a", "prov-c"), ("prov-c", "ndc-a")}
+            await agents.report_links("ndc-a")
+            await agents.report_links("prov-c")
+            await eventually(lambda: live.json("/api/v1/incidents")["count"] == 1)
             await asyncio.to_thread(_run_schemathesis, live.url)

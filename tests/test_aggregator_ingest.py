@@ -49,7 +49,7 @@ async def test_live_centers_become_connected_and_a_will_makes_one_down(
             await agents.report_links("ndc-a")
             await agents.report_links("ndc-b")
             await eventually(lambda: live.statuses()["prov-c"] == "down", timeout_s=5)
-            events = live.json("/api/v1/events?center=prov-c")["events"]
+            events = live.json("/api/v1/events?center=prov-c&type=center")["events"]
             assert events[-1]["new"] == "down"
             assert live.metric('dcmon_center_status{center="prov-c",status="down"}') == 1.0
 
@@ -125,7 +125,7 @@ async def test_lost_broker_makes_the_aggregator_blind_not_the_world_down(
         async with running_centers(mosquitto.port):
             await eventually(lambda: live.get("/readyz")[0] == 200, timeout_s=30)
             await eventually(lambda: _all_connected(live), timeout_s=10)
-        news = {e["new"] for e in live.json("/api/v1/events")["events"]}
+        news = {e["new"] for e in live.json("/api/v1/events?type=center")["events"]}
         assert not news & {"down", "unreachable", "stale"}, news
 
 
@@ -145,7 +145,7 @@ async def test_restart_mid_outage_reports_the_outage_again_and_nothing_else_flap
         with LiveAggregator(config) as second:
             await eventually(lambda: second.statuses()["prov-c"] == "down")
             await asyncio.sleep(1.0)  # well past the grace window: nothing else may change
-            events = second.json("/api/v1/events")["events"]
+            events = second.json("/api/v1/events?type=center")["events"]
             by_center: dict[str, list[str]] = {}
             for event in events:
                 by_center.setdefault(event["center"], []).append(event["new"])

@@ -103,7 +103,7 @@ def last_event(live: LiveAggregator) -> int:
 
 def status_history(live: LiveAggregator, center_id: str, since: int) -> list[str]:
     """Every status ``center_id`` took after event ``since``, from the event log."""
-    path = f"/api/v1/events?center={center_id}&since={since}"
+    path = f"/api/v1/events?center={center_id}&since={since}&type=center"
     return [e["new"] for e in live.json(path)["events"]]
 
 

@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "monitor.simulation.command",
     "monitor.demo.command",
     "monitor.commands.status",
+    "monitor.commands.incidents",
+    "monitor.commands.links",
     "monitor.commands.capacity",
     "monitor.commands.fault",
 )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Final
 
 Cell = str | int | float | None
 
@@ -44,3 +45,33 @@ def human_amount(resource: str, value: float) -> str:
                 return f"{value / size:,.1f} {unit}"
         return f"{value:,.0f} B"
     return f"{value:,.0f}"
+
+
+RESOURCE_NOUNS: Final = {
+    "cpu_cores": "cores",
+    "gpus": "GPUs",
+    "memory_bytes": "memory",
+    "storage_bytes": "storage",
+}
+
+
+def human_capacity(amounts: Mapping[str, object]) -> str | None:
+    """``{"gpus": 16, "storage_bytes": 1e15}`` → ``16 GPUs, 1.0 PB storage``; None when empty."""
+    parts = []
+    for resource, value in amounts.items():
+        if isinstance(value, int | float) and value:
+            noun = RESOURCE_NOUNS.get(resource, resource)
+            parts.append(f"{human_amount(resource, value)} {noun}")
+    return ", ".join(parts) or None
+
+
+def human_duration(seconds: float) -> str:
+    """``42s``, ``3m 05s``, ``2h 10m``, ``3d 4h``: the two largest units."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"

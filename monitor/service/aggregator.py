@@ -19,12 +19,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from agents.lifecycle import cancel_and_wait
 from monitor.config import AggregatorConfig
 from monitor.registry import Registry
-from monitor.service.events import EventLog
+from monitor.service.events import EventLog, concerned_centers, snapshot_events
 from monitor.service.exposition import ExpositionCache
 from monitor.service.ingest import Ingest
 from monitor.service.metrics import AggregatorCollector, EvaluationHistogram
 from monitor.status.engine import EngineSettings, MaintenanceWindow, StatusEngine
-from monitor.status.model import Snapshot
+from monitor.status.model import LinkEvent, Snapshot, StatusEvent
 
 logger = logging.getLogger(__name__)
 
@@ -187,9 +187,17 @@ class Aggregator:
         if snapshot is self._snapshot:
             return snapshot  # nothing changed: its transitions were published already
         self._snapshot = snapshot
-        if snapshot.transitions:
-            self.events.publish(snapshot.transitions)
-            for event in snapshot.transitions:
+        self._publish(snapshot)
+        self.exposition.refresh()
+        return snapshot
+
+    def _publish(self, snapshot: Snapshot) -> None:
+        """Put the snapshot's new events in the log and log each once."""
+        found = snapshot_events(snapshot)
+        if not found:
+            return
+        for event in self.events.publish(found, concerned_centers(found, snapshot)):
+            if isinstance(event, StatusEvent):
                 logger.info(
                     "%s: %s -> %s%s",
                     event.center,
@@ -198,8 +206,26 @@ class Aggregator:
                     f" ({event.why})" if event.why else "",
                     extra={"center": event.center},
                 )
-        self.exposition.refresh()
-        return snapshot
+            elif isinstance(event, LinkEvent):
+                logger.info(
+                    "link %s--%s: %s -> %s%s",
+                    event.a,
+                    event.b,
+                    event.old,
+                    event.new,
+                    f" ({event.incident})" if event.incident else "",
+                )
+            else:
+                logger.log(
+                    logging.DEBUG if event.change == "updated" else logging.INFO,
+                    "%s %s (%s, %s): %s",
+                    event.incident,
+                    event.change,
+                    event.severity,
+                    event.kind,
+                    event.summary,
+                    extra={"incident": event.incident},
+                )
 
     async def _evaluate_forever(self) -> None:
         while True:

@@ -24,6 +24,7 @@ from agents.errors import ParameterError
 from agents.protocol import RESOURCES
 from monitor.registry import TIERS
 from monitor.service.aggregator import Aggregator
+from monitor.service.events import EVENT_TYPES, Event, EventLog, event_type
 from monitor.service.views import (
     Json,
     candidate_json,
@@ -32,13 +33,14 @@ from monitor.service.views import (
     center_json,
     event_json,
     header,
+    incident_json,
     link_json,
     nodegraph_json,
     palette_css,
     spof_json,
     topology_json,
 )
-from monitor.status.model import LINK_STATES, STATUSES, StatusEvent
+from monitor.status.model import LINK_STATES, SEVERITIES, STATUSES, Incident, Snapshot
 from monitor.status.planner import find_candidates
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,10 @@ STATIC_DIR: Final = Path(__file__).resolve().parent.parent / "static"
 METRICS_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 SSE_KEEPALIVE_S: Final = 15.0
 MAX_EVENTS_LIMIT: Final = 100_000
+"""The largest ``limit`` of ``/api/v1/events`` and ``/api/v1/incidents``."""
+INCIDENT_STATES: Final = ("open", "resolved", "all")
+SSE_EVENT_NAMES: Final = {"center": "status", "link": "link", "incident": "incident"}
+"""The SSE ``event:`` name of each event type (``status`` for centers, as before types)."""
 METRICS_WRITE_BYTES: Final = 1 << 16
 """Below glibc's mmap threshold: pieces reuse freed heap chunks instead of growing the heap."""
 
@@ -85,6 +91,8 @@ def build_app(
     app.router.add_get("/api/v1/topology", topology)
     app.router.add_get("/api/v1/spof", spof)
     app.router.add_get("/api/v1/capacity", capacity)
+    app.router.add_get("/api/v1/incidents", incidents)
+    app.router.add_get("/api/v1/incidents/{id}", incident)
     app.router.add_get("/api/v1/events", events)
     app.router.add_get("/api/v1/events/stream", events_stream)
     if (STATIC_DIR / "index.html").is_file():
@@ -159,6 +167,14 @@ def _number(
     if not value >= minimum or value == float("inf"):
         raise ParameterError(name, f"{text!r} must be a finite number >= {minimum:g}")
     return value
+
+
+def _limit(request: web.Request) -> int | None:
+    """``limit``: a whole number from 1 to ``MAX_EVENTS_LIMIT``."""
+    limit = _number(request, "limit", minimum=1, integer=True)
+    if limit is not None and limit > MAX_EVENTS_LIMIT:
+        raise ParameterError("limit", f"must be at most {MAX_EVENTS_LIMIT}")
+    return None if limit is None else int(limit)
 
 
 def _center_id(request: web.Request, name: str) -> str | None:
@@ -331,29 +347,82 @@ async def capacity(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def incidents(request: web.Request) -> web.Response:
+    """Incidents, oldest opened first: ``state`` (default open), open during [``since``,
+    ``until``], of ``severity``, the ``limit`` most recently opened."""
+    state = _choice(request, "state", INCIDENT_STATES) or "open"
+    since = _number(request, "since")
+    until = _number(request, "until")
+    if since is not None and until is not None and until < since:
+        raise ParameterError("until", f"{until:g} is before since={since:g}")
+    severity = _choice(request, "severity", SEVERITIES)
+    limit = _limit(request)
+    snapshot = request.app[AGGREGATOR].snapshot
+    found = [
+        i
+        for i in _incidents_in(snapshot, state)
+        if (severity is None or i.severity == severity)
+        and (until is None or i.opened_at <= until)
+        and (since is None or i.resolved_at is None or i.resolved_at >= since)
+    ]
+    found.sort(key=lambda i: (i.opened_at, _incident_number(i.id)))
+    if limit is not None:
+        found = found[-limit:]
+    return web.json_response(
+        {**header(snapshot), "count": len(found), "incidents": [incident_json(i) for i in found]}
+    )
+
+
+def _incidents_in(snapshot: Snapshot, state: str) -> list[Incident]:
+    open_now = list(snapshot.incidents.values()) if state != "resolved" else []
+    resolved = list(snapshot.resolved_incidents) if state != "open" else []
+    return open_now + resolved
+
+
+def _incident_number(incident_id: str) -> int:
+    number = incident_id.removeprefix("inc-")
+    return int(number) if number.isdigit() else 0
+
+
+async def incident(request: web.Request) -> web.Response:
+    """One incident, open or recently resolved; 404 for an id that is neither."""
+    incident_id = request.match_info["id"]
+    snapshot = request.app[AGGREGATOR].snapshot
+    found = snapshot.incidents.get(incident_id)
+    if found is None:
+        found = next((i for i in snapshot.resolved_incidents if i.id == incident_id), None)
+    if found is None:
+        raise web.HTTPNotFound(
+            reason=f"no incident {incident_id!r} open or among the recently resolved"
+        )
+    return web.json_response({**header(snapshot), "incident": incident_json(found)})
+
+
 async def events(request: web.Request) -> web.Response:
-    """Recent status transitions, oldest first (``since`` a seq, of one ``center``, ``limit``)."""
+    """Recent events, oldest first (``since`` a seq, concerning one ``center``, of one ``type``,
+    the last ``limit``)."""
     aggregator = request.app[AGGREGATOR]
     since = _number(request, "since", integer=True)
-    limit = _number(request, "limit", minimum=1, integer=True)
-    if limit is not None and limit > MAX_EVENTS_LIMIT:
-        raise ParameterError("limit", f"must be at most {MAX_EVENTS_LIMIT}")
+    limit = _limit(request)
     center_id = _center_id(request, "center")
+    kind = _choice(request, "type", EVENT_TYPES)
     found = aggregator.events.recent(
         since=None if since is None else int(since),
         center=center_id,
-        limit=None if limit is None else int(limit),
+        types=None if kind is None else (kind,),
+        limit=limit,
     )
     return web.json_response({"count": len(found), "events": [event_json(e) for e in found]})
 
 
-def _sse(event: StatusEvent) -> bytes:
+def _sse(event: Event) -> bytes:
     data = json.dumps(event_json(event), separators=(",", ":"))
-    return f"id: {event.seq}\nevent: status\ndata: {data}\n\n".encode()
+    name = SSE_EVENT_NAMES[event_type(event)]
+    return f"id: {event.seq}\nevent: {name}\ndata: {data}\n\n".encode()
 
 
 async def events_stream(request: web.Request) -> web.StreamResponse:
-    """Status transitions as they happen (server-sent events, ``event: status``)."""
+    """Events as they happen (server-sent events ``status``, ``link`` and ``incident``)."""
     log = request.app[AGGREGATOR].events
     queue = log.subscribe()
     response = web.StreamResponse(
@@ -365,25 +434,34 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     )
     try:
         await response.prepare(request)
-        await response.write(b": dcmon status events\n\n")
-        last_id = request.headers.get("Last-Event-ID", "")
-        if last_id.isdigit():
-            for missed in log.recent(since=int(last_id)):
-                await response.write(_sse(missed))
-        while True:
-            try:
-                event: StatusEvent | None = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE_S)
-            except TimeoutError:
-                await response.write(b": keepalive\n\n")
-                continue
-            if event is None:
-                break
-            await response.write(_sse(event))
+        await _send_events(response, log, queue, request.headers.get("Last-Event-ID", ""))
+    except ConnectionResetError:
+        logger.debug("an event-stream client went away")  # nothing to end: it is gone
+        return response
     finally:
         log.unsubscribe(queue)
     with contextlib.suppress(ConnectionResetError):
         await response.write_eof()
     return response
+
+
+async def _send_events(
+    response: web.StreamResponse, log: EventLog, queue: asyncio.Queue[Event | None], last_id: str
+) -> None:
+    """Replay what came after ``last_id``, then send events until the log ends the stream."""
+    await response.write(b": dcmon events\n\n")
+    if last_id.isdigit():
+        for missed in log.recent(since=int(last_id)):
+            await response.write(_sse(missed))
+    while True:
+        try:
+            event = await asyncio.wait_for(queue.get(), SSE_KEEPALIVE_S)
+        except TimeoutError:
+            await response.write(b": keepalive\n\n")
+            continue
+        if event is None:
+            return
+        await response.write(_sse(event))
 
 
 def openapi_document() -> Json:

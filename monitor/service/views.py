@@ -11,9 +11,12 @@ from typing import Any, Final
 
 from agents.protocol import RESOURCES, Resource
 from monitor.registry import CenterSpec, LinkSpec, Registry
+from monitor.service.events import Event
 from monitor.status.capacity import ResourceTotal, capacity_totals
 from monitor.status.model import (
     CenterView,
+    Incident,
+    LinkEvent,
     LinkView,
     ProbeView,
     RootCause,
@@ -87,6 +90,7 @@ def center_json(spec: CenterSpec, view: CenterView) -> Json:
         dependents=view.dependents,
         partition=view.partition,
         in_maintenance=view.in_maintenance,
+        incidents=list(view.incidents),
     )
     return out
 
@@ -129,6 +133,7 @@ def link_json(spec: LinkSpec, snapshot: Snapshot) -> Json:
         "dependents": view.dependents,
         "rtt_s": view.rtt_s,
         "loss_ratio": view.loss_ratio,
+        "incident": view.incident,
         "probes": [probe_json(p) for p in probes],
     }
 
@@ -254,15 +259,70 @@ def spof_json(snapshot: Snapshot) -> Json:
     return {**header(snapshot), "centers": centers, "links": links}
 
 
-def event_json(event: StatusEvent) -> Json:
-    """One status transition."""
+def event_json(event: Event) -> Json:
+    """One event: a center's status transition, a link's state change or an incident change."""
+    if isinstance(event, StatusEvent):
+        return {
+            "type": "center",
+            "seq": event.seq,
+            "at": event.at,
+            "center": event.center,
+            "old": event.old,
+            "new": event.new,
+            "why": event.why,
+        }
+    if isinstance(event, LinkEvent):
+        return {
+            "type": "link",
+            "seq": event.seq,
+            "at": event.at,
+            "a": event.a,
+            "b": event.b,
+            "old": event.old,
+            "new": event.new,
+            "incident": event.incident,
+        }
     return {
+        "type": "incident",
         "seq": event.seq,
         "at": event.at,
-        "center": event.center,
-        "old": event.old,
-        "new": event.new,
-        "why": event.why,
+        "incident": event.incident,
+        "change": event.change,
+        "kind": event.kind,
+        "severity": event.severity,
+        "summary": event.summary,
+    }
+
+
+def incident_json(incident: Incident) -> Json:
+    """One incident (DESIGN §9): what failed, who suffers, what it costs, and its lifecycle."""
+    finding = incident.finding
+    impact = finding.impact
+    return {
+        "id": incident.id,
+        "state": incident.state,
+        "kind": finding.kind,
+        "severity": finding.severity,
+        "tier": finding.tier,
+        "summary": finding.summary,
+        "elements": {
+            "centers": list(finding.centers),
+            "links": [{"a": a, "b": b} for a, b in finding.links],
+        },
+        "victims": [
+            {"center": victim.center, "status": victim.status, "tier": victim.tier}
+            for victim in finding.victims
+        ],
+        "impact": {
+            "victims_by_status": dict(impact.victims_by_status),
+            "victims_by_tier": dict(impact.victims_by_tier),
+            "capacity_unreachable": dict(impact.capacity_unreachable),
+            "capacity_at_risk": dict(impact.capacity_at_risk),
+        },
+        "opened_at": incident.opened_at,
+        "updated_at": incident.updated_at,
+        "resolved_at": incident.resolved_at,
+        "flaps": incident.flaps,
     }
 
 

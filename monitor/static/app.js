@@ -159,8 +159,9 @@ function renderLinks(topology) {
     line.setAttribute("class", `link link-${state}${link.bandwidth_gbps >= 400 ? " core" : ""}`);
     line.setAttribute("data-state", state);
     const rtt = link.rtt_s != null ? `, ${(link.rtt_s * 1000).toFixed(1)} ms` : "";
+    const incident = link.incident ? ` (${link.incident})` : "";
     line.querySelector("title").textContent =
-      `${link.source} — ${link.target}: ${state}${rtt}, ${link.bandwidth_gbps} Gbit/s${link.bridge ? " (bridge)" : ""}`;
+      `${link.source} — ${link.target}: ${state}${incident}${rtt}, ${link.bandwidth_gbps} Gbit/s${link.bridge ? " (bridge)" : ""}`;
   }
 }
 
@@ -193,9 +194,19 @@ function renderCapacity(answer) {
   }));
 }
 
+// Center transitions and incident changes are listed; link changes show on the map only.
 function addEvent(event, atTop) {
   const list = document.getElementById("events");
   const when = new Date(event.at * 1000).toLocaleTimeString("en-GB");
+  const type = event.type || "center";
+  if (type === "incident") {
+    const item = el("li", { class: "incident", "data-incident": event.incident, "data-change": event.change });
+    item.append(el("time", {}, when), el("strong", {}, event.incident), document.createTextNode(` ${event.change} `),
+      el("span", { class: `severity ${event.severity}` }, event.severity), document.createTextNode(" "),
+      el("span", { class: "why" }, event.summary));
+    if (atTop) list.prepend(item); else list.append(item);
+  }
+  if (type !== "center") return;
   const item = el("li", { "data-center": event.center, "data-status": event.new });
   item.append(el("time", {}, when), el("strong", {}, event.center), document.createTextNode(" "),
     el("span", { class: `pill ${event.old}` }, event.old), document.createTextNode(" → "),
@@ -253,18 +264,24 @@ function listen() {
     setMarker(event.center, event.new, known ? `${known.name} (${event.center}): ${event.new}\n${event.why || ""}` : undefined);
     scheduleRefresh(250);
   });
+  source.addEventListener("incident", message => {
+    addEvent(JSON.parse(message.data), true);
+    scheduleRefresh(250);
+  });
+  source.addEventListener("link", () => scheduleRefresh(250));
 }
 
 async function main() {
   renderLegend();
-  const [outline, centers, topology, events] = await Promise.all([
+  const [outline, centers, topology, transitions, incidents] = await Promise.all([
     getJSON("/static/vietnam.geojson"), getJSON("/api/v1/centers"), getJSON("/api/v1/topology"),
-    getJSON("/api/v1/events?limit=50"),
+    getJSON("/api/v1/events?type=center&limit=50"), getJSON("/api/v1/events?type=incident&limit=20"),
   ]);
   drawMap(outline, centers.centers || [], topology.links || []);
   renderCenters(centers);
   renderLinks(topology);
-  for (const event of events.events || []) addEvent(event, true);
+  const events = [...(transitions.events || []), ...(incidents.events || [])].sort((x, y) => x.seq - y.seq);
+  for (const event of events) addEvent(event, true);
   listen();
   scheduleRefresh(0);
   document.body.setAttribute("data-ready", "true");
