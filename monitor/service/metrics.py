@@ -3,9 +3,9 @@
 Every metric name comes from the schema below, never from payload keys, and label values only
 from registry ids (or the fixed vocabularies of statuses, link states, resources, tiers and
 incident kinds and severities, the engine's incident ids, and the incident summary the engine
-writes from those), so a center id that is not in the registry never becomes a series. Two collectors read the state at
-scrape time: ``SnapshotCollector`` (everything derived from a status ``Snapshot``) and
-``AggregatorCollector`` (the aggregator's own counters and flags).
+writes from those), so a center id that is not in the registry never becomes a series. Two
+collectors read the state at scrape time: ``SnapshotCollector`` (everything derived from a status
+``Snapshot``) and ``AggregatorCollector`` (the aggregator's own counters and flags).
 ``monitor.service.exposition`` renders the snapshot part of the same schema to text much faster,
 cached per snapshot generation.
 """
