@@ -33,7 +33,7 @@ ALERTMANAGER_CONFIG = REPO / "config" / "alertmanager" / "alertmanager.yml"
 TIME_SCALE = 30
 """Shipped ``for:`` durations are divided by this in tests (1m -> 2 s, 10m -> 20 s)."""
 SHORTEST_FOR_S = 2
-TEST_KEEP_FIRING_FOR = "20s"
+TEST_KEEP_FIRING_FOR = "12s"
 """Longer than a simulated flap's recovery (4 s) plus scrape and evaluation delays."""
 TEST_GROUP_WAIT = "1s"
 TEST_GROUP_INTERVAL = "2s"
