@@ -169,8 +169,8 @@ def test_an_incident_inhibits_its_center_and_link_alerts_by_incident_label() -> 
 # --- on a real Alertmanager --------------------------------------------------------------------
 
 AGGREGATOR = {"job": "dcmon", "instance": "agg:9108"}
-SETTLE_S = 4.0
-"""Longer than the test timers' group_wait (1 s) plus a group_interval (2 s)."""
+SETTLE_S = 2.5
+"""Longer than a group_interval (2 s) of the test timers, after the first flush."""
 
 
 @pytest.fixture
