@@ -348,8 +348,7 @@ def test_before_the_first_evaluation_centers_are_unknown_and_links_have_no_serie
 def test_fast_exposition_equals_prometheus_client_rendering(
     tmp_path: Path, federation: Callable[[Aggregator], Snapshot]
 ) -> None:
-    """The cached fast renderer writes byte for byte what generate_latest writes (incident
-    summaries with quotes included)."""
+    """The cached fast renderer writes byte for byte what generate_latest writes (incidents too)."""
     aggregator = _aggregator(tmp_path)
     federation(aggregator)
     reference = CollectorRegistry(auto_describe=False)
@@ -401,8 +400,7 @@ def _revive_prov_d(aggregator: Aggregator, at: float) -> Snapshot:
 def test_a_down_center_is_one_critical_incident_with_its_victims_and_lost_capacity(
     tmp_path: Path,
 ) -> None:
-    """A down leaf center is exposed as one open critical incident of kind center: its summary,
-    its victim (itself, down), the capacity it took with it, and the center's membership."""
+    """A down leaf center is one critical center incident: victims, lost capacity, membership."""
     aggregator = _aggregator(tmp_path)
     families = _parsed(SnapshotExposition(aggregator.registry).render(_down_center(aggregator)))
     (info,) = families["dcmon_incident_info"]
@@ -430,8 +428,7 @@ def test_a_down_center_is_one_critical_incident_with_its_victims_and_lost_capaci
 def test_a_cut_link_carries_its_incident_and_so_does_the_center_it_degraded(
     tmp_path: Path,
 ) -> None:
-    """A link down between two live centers is a warning incident of kind link: the link and
-    its victim (the center that lost redundancy) carry the incident id."""
+    """A cut link is a warning link incident; the link and the center it degraded carry its id."""
     aggregator = _aggregator(tmp_path)
     families = _parsed(SnapshotExposition(aggregator.registry).render(_cut_link(aggregator)))
     (info,) = families["dcmon_incident_info"]
@@ -450,8 +447,7 @@ def test_a_cut_link_carries_its_incident_and_so_does_the_center_it_degraded(
 
 
 def test_a_resolved_incident_leaves_no_series(tmp_path: Path) -> None:
-    """Once the down center is back, every incident series is gone from both renderers (the
-    cached one included), with nothing stale left behind."""
+    """Once the down center is back, every incident series is gone (from the cache too)."""
     aggregator = _aggregator(tmp_path)
     reference = CollectorRegistry(auto_describe=False)
     SnapshotCollector(lambda: aggregator.snapshot, aggregator.registry, registry=reference)

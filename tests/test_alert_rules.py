@@ -220,9 +220,7 @@ def rule_named(name: str) -> dict[str, Any]:
 
 
 def test_one_incident_alert_per_incident_with_its_severity_and_tier() -> None:
-    """DcmonIncident keeps one series per incident and takes severity and tier (what
-    Alertmanager routes by) from it, but not the summary or kind (a changed sentence must not
-    make a new alert that pages again)."""
+    """DcmonIncident: one per incident, with its severity and tier but not its changing summary."""
     rule = rule_named("DcmonIncident")
     assert rule["labels"]["severity"] == FROM_THE_INCIDENT
     by = rule["expr"].split("by (", 1)[1].split(")", 1)[0]
@@ -236,16 +234,14 @@ def test_one_incident_alert_per_incident_with_its_severity_and_tier() -> None:
 
 
 def test_an_incident_keeps_firing_through_the_aggregators_hold_down() -> None:
-    """keep_firing_for equals the default hold-down, so a flap (resolved, then reopened with the
-    same id within it) is one alert, never a second page."""
+    """keep_firing_for equals the default hold-down, so a reopened flap never pages again."""
     rule = rule_named("DcmonIncident")
     assert seconds(rule["keep_firing_for"]) == EngineSettings().incident_hold_down_s
 
 
 @pytest.mark.parametrize("alert", sorted(INCIDENT_MEMBERS))
 def test_center_and_link_alerts_carry_their_incident_and_fire_after_it(alert: str) -> None:
-    """The alerts an incident explains join its membership metric (so they carry `incident`)
-    and wait longer than DcmonIncident, so the incident reaches Alertmanager first."""
+    """Alerts an incident explains carry its label and wait longer, so the incident fires first."""
     rule = rule_named(alert)
     assert INCIDENT_MEMBERS[alert] in rule["expr"]
     assert seconds(rule["for"]) > seconds(rule_named("DcmonIncident")["for"])

@@ -110,9 +110,7 @@ def test_config_passes_amtool_check() -> None:
     ],
 )
 def test_alerts_route_by_severity_and_tier(labels: tuple[str, ...], receiver: str) -> None:
-    """Critical alerts page and warnings open tickets, at the NOC responsible for the tier
-    (national and HPC: the national NOC; regional and provincial: the regional on-call); an
-    info incident goes to the receiver that never notifies."""
+    """Critical pages, warning tickets, info nowhere; national/HPC vs regional/provincial NOC."""
     assert routed_receivers(*labels) == [receiver]
 
 
@@ -217,9 +215,7 @@ def summary(notifications: list[Notification]) -> list[tuple[str, str, tuple[str
 def test_a_hub_down_notifies_once_and_none_of_the_centers_it_degraded(
     alertmanager: tuple[Alertmanager, WebhookReceiver],
 ) -> None:
-    """One page for the incident; its degraded centers, the hub's own center alert and the
-    federation ratio alert it explains send nothing; a center in another incident's group, or in
-    none, still notifies."""
+    """One page for the incident, none for what it explains; unexplained centers still notify."""
     manager, receiver = alertmanager
     incident = {"incident": "inc-12"}
     manager.post(
@@ -286,8 +282,7 @@ def test_two_independent_incidents_are_two_notifications(
 def test_a_blind_aggregator_mutes_its_open_incidents(
     alertmanager: tuple[Alertmanager, WebhookReceiver],
 ) -> None:
-    """While the aggregator is blind, only DcmonAggregatorBlind notifies (its frozen incidents
-    do not)."""
+    """While the aggregator is blind, only DcmonAggregatorBlind notifies, not its incidents."""
     manager, receiver = alertmanager
     manager.post(
         alert("DcmonAggregatorBlind", "critical"),
