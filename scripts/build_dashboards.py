@@ -6,8 +6,8 @@ dcmon installed (``.venv``): the status colours come from ``monitor.status.palet
 Plain dictionaries in Grafana's dashboard JSON model (schemaVersion 39, Grafana 10/11); the
 committed JSON files are this script's output, and a test fails when they drift apart. Every
 PromQL query selects ``job="dcmon"`` (the scrape job of config/prometheus/prometheus.yml) and uses
-only metrics the aggregator exports (DESIGN §4 plus the root-cause metrics); the integration test
-runs each one against a real Prometheus scraping a real aggregator.
+only metrics the aggregator exports (DESIGN §4 and the incident metrics of §9); the integration
+test runs each one against a real Prometheus scraping a real aggregator.
 """
 
 from __future__ import annotations
@@ -36,6 +36,20 @@ CENTER_CAPACITY = {
 }
 RESOURCE_UNITS = {"cpu_cores": "short", "gpus": "short", "memory_bytes": "bytes"}
 RESOURCE_UNITS["storage_bytes"] = "bytes"
+
+# Incident severities in the colours of what they mean: critical = someone lost the core (down),
+# warning = someone lost redundancy (degraded), info = nobody lost anything yet.
+SEVERITY_COLOURS = {
+    "critical": STATUS_COLOURS["down"],
+    "warning": STATUS_COLOURS["degraded"],
+    "info": STATUS_COLOURS["unknown"],
+}
+NOT_CONNECTED = "degraded|isolated|stale|down|unreachable"
+# One series per (center, incident), and one without `incident` for a center in none.
+CENTER_MEMBERSHIP = (
+    f"(dcmon_center_incident{{{JOB}}} or on (job, instance, center) "
+    f"max by (job, instance, center) (dcmon_center_info{{{JOB}}}))"
+)
 
 # Link states as the numbers the state-timeline panels map back to text and colour.
 LINK_STATE_CODES: tuple[LinkState, ...] = ("up", "asymmetric", "down", "unknown")
@@ -108,6 +122,82 @@ def organize(*hidden: str, **options: Json) -> Json:
         "id": "organize",
         "options": {"excludeByName": dict.fromkeys(hidden, True), **options},
     }
+
+
+def severity_mappings() -> list[Json]:
+    """Value mappings colouring an incident severity."""
+    return [
+        {
+            "type": "value",
+            "options": {
+                severity: {"text": severity, "color": colour, "index": i}
+                for i, (severity, colour) in enumerate(SEVERITY_COLOURS.items())
+            },
+        }
+    ]
+
+
+def center_link(field: str) -> Json:
+    """A table override: the ``field`` column links to the center detail dashboard."""
+    return {
+        "matcher": {"id": "byName", "options": field},
+        "properties": [
+            {
+                "id": "links",
+                "value": [
+                    {
+                        "title": "Center detail",
+                        "url": "/d/dcmon-center?var-center=${__value.text}",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def coloured_column(field: str, mappings: list[Json]) -> Json:
+    """A table override: the ``field`` column's cells coloured by ``mappings``."""
+    return {
+        "matcher": {"id": "byName", "options": field},
+        "properties": [
+            {"id": "mappings", "value": mappings},
+            {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+        ],
+    }
+
+
+def incidents_table(title: str, grid: tuple[int, int, int, int], expr: str, empty: str) -> Json:
+    """A table of open incidents (one row each) from a query returning dcmon_incident_info rows."""
+    return panel(
+        "table",
+        title,
+        grid,
+        [prom(expr, instant=True, table=True)],
+        description=(
+            "Open incidents (DESIGN §9): one per real problem. The API's "
+            "/api/v1/incidents/{id} lists their failed elements and victims."
+        ),
+        transformations=[
+            organize(
+                "Time",
+                "job",
+                "instance",
+                "__name__",
+                indexByName={
+                    "incident": 0,
+                    "severity": 1,
+                    "kind": 2,
+                    "tier": 3,
+                    "summary": 4,
+                    "Value": 5,
+                },
+                renameByName={"Value": "victims"},
+            )
+        ],
+        overrides=[coloured_column("severity", severity_mappings())],
+        defaults={"noValue": empty},
+        options={"sortBy": [{"displayName": "severity"}]},
+    )
 
 
 def status_mappings() -> list[Json]:
@@ -354,11 +444,29 @@ def overview() -> Json:
             ),
             datasource=API,
         ),
+        incidents_table(
+            "Open incidents",
+            (0, 19, 24, 7),
+            f"dcmon_incident_info{{{JOB}}} * on (job, instance, incident) group_left () "
+            f"sum by (job, instance, incident) (dcmon_incident_victims{{{JOB}}})",
+            "no open incident",
+        ),
         panel(
             "table",
-            "Centers not connected (and degraded / stale), with why",
-            (0, 19, 24, 9),
-            [prom(f"dcmon_center_root_cause_info{{{JOB}}}", instant=True, table=True)],
+            "Centers not connected (and degraded / stale), by incident",
+            (0, 26, 24, 9),
+            [
+                prom(
+                    f"{CENTER_MEMBERSHIP} * on (job, instance, center) group_left (status) "
+                    f'(dcmon_center_status{{{JOB},status=~"{NOT_CONNECTED}"}} == 1)',
+                    instant=True,
+                    table=True,
+                )
+            ],
+            description=(
+                "The incident a center is a failed element or a victim of (empty: none "
+                "explains it); the center detail dashboard and the API say why."
+            ),
             transformations=[
                 organize(
                     "Time",
@@ -366,44 +474,16 @@ def overview() -> Json:
                     "job",
                     "instance",
                     "__name__",
-                    indexByName={
-                        "center": 0,
-                        "status": 1,
-                        "root_cause": 2,
-                        "root_cause_kind": 3,
-                        "why": 4,
-                    },
+                    indexByName={"center": 0, "status": 1, "incident": 2},
                 )
             ],
-            overrides=[
-                {
-                    "matcher": {"id": "byName", "options": "status"},
-                    "properties": [
-                        {"id": "mappings", "value": status_mappings()},
-                        {"id": "custom.cellOptions", "value": {"type": "color-background"}},
-                    ],
-                },
-                {
-                    "matcher": {"id": "byName", "options": "center"},
-                    "properties": [
-                        {
-                            "id": "links",
-                            "value": [
-                                {
-                                    "title": "Center detail",
-                                    "url": "/d/dcmon-center?var-center=${__value.text}",
-                                }
-                            ],
-                        }
-                    ],
-                },
-            ],
+            overrides=[coloured_column("status", status_mappings()), center_link("center")],
             options={"sortBy": [{"displayName": "status"}]},
         ),
         panel(
             "timeseries",
             "Centers per status over time",
-            (0, 28, 24, 8),
+            (0, 35, 24, 8),
             [prom(f'dcmon_federation_centers{{{JOB},status!="connected"}}', "{{status}}")],
             defaults={"custom": {"stacking": {"mode": "normal"}, "fillOpacity": 30}},
             overrides=[
@@ -613,13 +693,13 @@ def center_detail() -> Json:
                 for status, colour in STATUS_COLOURS.items()
             ],
         ),
-        panel(
-            "table",
-            "Why (root cause)",
+        incidents_table(
+            "Incidents (why)",
             (4, 0, 12, 4),
-            [prom(f"dcmon_center_root_cause_info{{{center}}}", instant=True, table=True)],
-            transformations=[organize("Time", "Value", "job", "instance", "center", "__name__")],
-            defaults={"noValue": "connected: nothing to explain"},
+            f"dcmon_incident_info{{{JOB}}} * on (job, instance, incident) group_left () "
+            f"sum by (job, instance, incident) (dcmon_incident_victims{{{JOB}}}) "
+            f"and on (job, instance, incident) dcmon_center_incident{{{center}}}",
+            "in no open incident",
         ),
         panel(
             "stat",

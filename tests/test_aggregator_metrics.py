@@ -52,8 +52,11 @@ def _aggregator(tmp_path: Path) -> Aggregator:
     return Aggregator(aggregator_config("mqtt://127.0.0.1:1", tmp_path / "unused.yaml"), registry)
 
 
-def _feed(aggregator: Aggregator, *, silent: str | None = None) -> None:
-    """Births, heartbeats, probes and capacity for every center (``silent`` sends a will)."""
+def _feed(
+    aggregator: Aggregator, *, silent: str | None = None, cut: tuple[str, str] | None = None
+) -> None:
+    """Births, heartbeats, probes and capacity for every center (``silent`` sends a will; the
+    probes across ``cut`` fail both ways)."""
     engine = aggregator.engine
     engine.broker_restored(NOW - 100)
     for center in NEIGHBOURS:
@@ -69,9 +72,10 @@ def _feed(aggregator: Aggregator, *, silent: str | None = None) -> None:
             beat = Heartbeat(session=1, seq=100 + t * 10 + seq_base, ts=NOW - 30 + t)
             engine.ingest(Message(MessageKind.HEARTBEAT, center, beat), NOW - 30 + t)
     for center, peers in NEIGHBOURS.items():
+        reached = [p != silent and {center, p} != set(cut or ()) for p in peers]
         probes = tuple(
-            Probe(peer=p, reachable=p != silent, rtt_s=0.002 if p != silent else None)
-            for p in peers
+            Probe(peer=p, reachable=ok, rtt_s=0.002 if ok else None)
+            for p, ok in zip(peers, reached, strict=True)
         )
         links = LinkReport(session=1, seq=1000, ts=NOW - 2, probes=probes)
         engine.ingest(Message(MessageKind.LINKS, center, links), NOW - 2)
@@ -144,7 +148,7 @@ CAPACITY_FAMILIES = {
     "memory_bytes": ("dcmon_center_memory_bytes", "dcmon_center_memory_available_bytes"),
     "storage_bytes": ("dcmon_center_storage_bytes", "dcmon_center_storage_available_bytes"),
 }
-ROOT_CAUSE_STATUSES = {"degraded", "isolated", "stale", "down", "unreachable"}
+VICTIM_STATUSES = ("degraded", "isolated", "down", "unreachable")
 
 
 def _check_centers(families: dict[str, list[Sample]], snapshot: Snapshot) -> None:
@@ -167,8 +171,12 @@ def _check_centers(families: dict[str, list[Sample]], snapshot: Snapshot) -> Non
         for status in ("connected", "degraded", "stale", "down", "unknown"):
             value = _one(families["dcmon_center_status"], center=cid, status=status)
             assert value == float(status == view.status), (cid, status)
-        cause = _one(families["dcmon_center_root_cause_info"], center=cid, status=view.status)
-        assert cause == (1.0 if view.status in ROOT_CAUSE_STATUSES else None), cid
+        listed = [
+            s.labels["incident"]
+            for s in families["dcmon_center_incident"]
+            if s.labels["center"] == cid
+        ]
+        assert tuple(listed) == view.incidents, cid
         assert _one(families["dcmon_center_info"], center=cid, name=cid.upper()) == 1.0
 
 
@@ -184,6 +192,12 @@ def _check_links_and_probes(families: dict[str, list[Sample]], snapshot: Snapsho
         for name, value in expected.items():
             assert _one(families[name], a=a, b=b) == value, (a, b, name)
         assert _one(families["dcmon_link_state"], a=a, b=b, state=link.state) == 1.0
+        listed = [
+            s.labels["incident"]
+            for s in families["dcmon_link_incident"]
+            if (s.labels["a"], s.labels["b"]) == (a, b)
+        ]
+        assert listed == ([] if link.incident is None else [link.incident]), (a, b)
     fresh = {pair: probe for pair, probe in snapshot.probes.items() if probe.fresh}
     for (source, target), probe in fresh.items():
         pair = {"source": source, "target": target}
@@ -199,16 +213,7 @@ def _check_federation(families: dict[str, list[Sample]], snapshot: Snapshot) -> 
         assert _one(families["dcmon_federation_centers"], status=status) == count
     assert _one(families["dcmon_federation_partitions"]) == snapshot.partitions
     assert _one(families["dcmon_federation_core_centers"]) == len(snapshot.core)
-    causes: dict[tuple[str, str], int] = {}
-    for view in snapshot.centers.values():
-        if view.status in {"isolated", "down", "unreachable"}:
-            cause = view.root_cause
-            key = (cause.label, cause.kind) if cause and cause.ids else (view.id, "center")
-            causes[key] = causes.get(key, 0) + 1
-    exposed = families["dcmon_root_cause_centers"]
-    assert {
-        (s.labels["root_cause"], s.labels["root_cause_kind"]): s.value for s in exposed
-    } == causes
+    _check_incidents(families, snapshot)
     counted = [v for v in snapshot.centers.values() if v.connected and v.live and v.capacity]
     for resource in CAPACITY_FAMILIES:
         amounts = [v.capacity[resource] for v in counted if resource in v.capacity]
@@ -216,6 +221,28 @@ def _check_federation(families: dict[str, list[Sample]], snapshot: Snapshot) -> 
         available = _one(families["dcmon_capacity_available"], resource=resource, tier="all")
         assert total == sum(a.total for a in amounts), resource
         assert available == sum(a.available for a in amounts), resource
+
+
+def _check_incidents(families: dict[str, list[Sample]], snapshot: Snapshot) -> None:
+    info = {s.labels["incident"]: s for s in families["dcmon_incident_info"]}
+    assert set(info) == set(snapshot.incidents)
+    for iid, incident in snapshot.incidents.items():
+        labels = info[iid].labels
+        assert info[iid].value == 1.0
+        assert labels["kind"] == incident.kind
+        assert labels["severity"] == incident.severity
+        assert labels["tier"] == incident.finding.tier
+        assert labels["summary"] == incident.summary
+        for status in VICTIM_STATUSES:
+            victims = sum(1 for v in incident.finding.victims if v.status == status)
+            assert _one(families["dcmon_incident_victims"], incident=iid, status=status) == victims
+        for resource in CAPACITY_FAMILIES:
+            lost = incident.finding.impact.capacity_unreachable.get(resource, 0.0)
+            exposed = _one(
+                families["dcmon_incident_capacity_unreachable"], incident=iid, resource=resource
+            )
+            assert exposed == lost, (iid, resource)
+        assert _one(families["dcmon_incident_flaps"], incident=iid) == incident.flaps
 
 
 def _down_center(aggregator: Aggregator) -> Snapshot:
@@ -240,7 +267,13 @@ def test_the_varied_federation_has_what_the_meaning_test_needs(tmp_path: Path) -
     assert _down_center(_aggregator(tmp_path)).centers["prov-d"].status == "down"
 
 
-@pytest.mark.parametrize("federation", [_varied_federation, _down_center])
+def _cut_link(aggregator: Aggregator) -> Snapshot:
+    """The link ndc-a -- prov-c is down (both ends say so); prov-c hangs on ndc-b alone."""
+    _feed(aggregator, cut=("ndc-a", "prov-c"))
+    return aggregator.snapshot
+
+
+@pytest.mark.parametrize("federation", [_varied_federation, _down_center, _cut_link])
 def test_every_family_carries_its_own_meaning(
     tmp_path: Path, federation: Callable[[Aggregator], Snapshot]
 ) -> None:
@@ -311,10 +344,13 @@ def test_before_the_first_evaluation_centers_are_unknown_and_links_have_no_serie
     assert families["dcmon_probe_success"] == []
 
 
-def test_fast_exposition_equals_prometheus_client_rendering(tmp_path: Path) -> None:
-    """The cached fast renderer writes byte for byte what generate_latest writes."""
+@pytest.mark.parametrize("federation", [_varied_federation, _down_center, _cut_link])
+def test_fast_exposition_equals_prometheus_client_rendering(
+    tmp_path: Path, federation: Callable[[Aggregator], Snapshot]
+) -> None:
+    """The cached fast renderer writes byte for byte what generate_latest writes (incidents too)."""
     aggregator = _aggregator(tmp_path)
-    _feed(aggregator, silent="prov-d")
+    federation(aggregator)
     reference = CollectorRegistry(auto_describe=False)
     SnapshotCollector(lambda: aggregator.snapshot, aggregator.registry, registry=reference)
     fast = SnapshotExposition(aggregator.registry)
@@ -340,6 +376,99 @@ def test_cached_exposition_follows_each_new_snapshot(tmp_path: Path) -> None:
     after = fast.render(aggregator.snapshot)
     assert after != before
     assert after == generate_latest(reference)
+
+
+def _revive_prov_d(aggregator: Aggregator, at: float) -> Snapshot:
+    """prov-d's agent starts again (session 2) and ndc-b reaches it once more."""
+    engine = aggregator.engine
+    birth = CenterState(
+        center="prov-d", status="online", session=2, ts=at, heartbeat_interval_s=5.0
+    )
+    assert engine.ingest(Message(MessageKind.STATE, "prov-d", birth), at) is None
+    for t in range(3):
+        for seq_base, center in enumerate(NEIGHBOURS):
+            session, seq = (2, 10 + t) if center == "prov-d" else (1, 2000 + t * 10 + seq_base)
+            beat = Heartbeat(session=session, seq=seq, ts=at + t)
+            engine.ingest(Message(MessageKind.HEARTBEAT, center, beat), at + t)
+    for center, session, seq in (("ndc-b", 1, 3000), ("prov-d", 2, 20)):
+        probes = tuple(Probe(peer=p, reachable=True, rtt_s=0.002) for p in NEIGHBOURS[center])
+        report = LinkReport(session=session, seq=seq, ts=at + 2, probes=probes)
+        assert engine.ingest(Message(MessageKind.LINKS, center, report), at + 2) is None
+    return aggregator.evaluate(at + 3)
+
+
+def test_a_down_center_is_one_critical_incident_with_its_victims_and_lost_capacity(
+    tmp_path: Path,
+) -> None:
+    """A down leaf center is one critical center incident: victims, lost capacity, membership."""
+    aggregator = _aggregator(tmp_path)
+    families = _parsed(SnapshotExposition(aggregator.registry).render(_down_center(aggregator)))
+    (info,) = families["dcmon_incident_info"]
+    incident = info.labels["incident"]
+    assert incident.startswith("inc-")
+    assert info.labels == {
+        "incident": incident,
+        "kind": "center",
+        "severity": "critical",
+        "tier": "provincial",
+        "summary": "prov-d is down: 0 centers lost redundancy, 0 lost the core",
+    }
+    victims = {s.labels["status"]: s.value for s in families["dcmon_incident_victims"]}
+    assert victims == {"degraded": 0.0, "isolated": 0.0, "down": 1.0, "unreachable": 0.0}
+    lost = {s.labels["resource"]: s.value for s in families["dcmon_incident_capacity_unreachable"]}
+    assert lost == {"cpu_cores": 3.0, "gpus": 3.0, "memory_bytes": 0.0, "storage_bytes": 0.0}
+    assert _one(families["dcmon_incident_flaps"], incident=incident) == 0.0
+    members = [
+        (s.labels["center"], s.labels["incident"]) for s in families["dcmon_center_incident"]
+    ]
+    assert members == [("prov-d", incident)]
+    assert families["dcmon_link_incident"] == []  # a down center explains its own links
+
+
+def test_a_cut_link_carries_its_incident_and_so_does_the_center_it_degraded(
+    tmp_path: Path,
+) -> None:
+    """A cut link is a warning link incident; the link and the center it degraded carry its id."""
+    aggregator = _aggregator(tmp_path)
+    families = _parsed(SnapshotExposition(aggregator.registry).render(_cut_link(aggregator)))
+    (info,) = families["dcmon_incident_info"]
+    incident = info.labels["incident"]
+    assert (info.labels["kind"], info.labels["severity"]) == ("link", "warning")
+    links = [
+        (s.labels["a"], s.labels["b"], s.labels["incident"])
+        for s in families["dcmon_link_incident"]
+    ]
+    assert links == [("ndc-a", "prov-c", incident)]
+    members = [
+        (s.labels["center"], s.labels["incident"]) for s in families["dcmon_center_incident"]
+    ]
+    assert members == [("prov-c", incident)]
+    assert _one(families["dcmon_incident_victims"], incident=incident, status="degraded") == 1.0
+
+
+def test_a_resolved_incident_leaves_no_series(tmp_path: Path) -> None:
+    """Once the down center is back, every incident series is gone (from the cache too)."""
+    aggregator = _aggregator(tmp_path)
+    reference = CollectorRegistry(auto_describe=False)
+    SnapshotCollector(lambda: aggregator.snapshot, aggregator.registry, registry=reference)
+    fast = SnapshotExposition(aggregator.registry)
+    assert b"dcmon_incident_info{" in fast.render(_down_center(aggregator))
+    snapshot = _revive_prov_d(aggregator, NOW + 1)
+    assert snapshot.centers["prov-d"].status != "down"
+    assert not snapshot.incidents
+    assert [i.state for i in snapshot.resolved_incidents] == ["resolved"]
+    text = fast.render(snapshot)
+    assert text == generate_latest(reference)
+    families = _parsed(text)
+    for name in (
+        "dcmon_incident_info",
+        "dcmon_incident_victims",
+        "dcmon_incident_capacity_unreachable",
+        "dcmon_incident_flaps",
+        "dcmon_center_incident",
+        "dcmon_link_incident",
+    ):
+        assert families[name] == [], name
 
 
 async def test_metrics_pass_promtool_check_metrics(tmp_path: Path) -> None:
@@ -375,8 +504,12 @@ async def test_metrics_pass_promtool_check_metrics(tmp_path: Path) -> None:
         "dcmon_messages_received_total",
         "dcmon_messages_rejected_total",
         "dcmon_evaluation_duration_seconds",
-        "dcmon_center_root_cause_info",
-        "dcmon_root_cause_centers",
+        "dcmon_center_incident",
+        "dcmon_link_incident",
+        "dcmon_incident_info",
+        "dcmon_incident_victims",
+        "dcmon_incident_capacity_unreachable",
+        "dcmon_incident_flaps",
         "dcmon_center_never_seen",
         "dcmon_aggregator_info",
         "dcmon_aggregator_blind",
@@ -400,9 +533,7 @@ async def test_each_center_has_exactly_one_status_set(tmp_path: Path) -> None:
             ones[center] = ones.get(center, 0) + (line.endswith(" 1.0"))
     assert ones == dict.fromkeys(NEIGHBOURS, 1)
     assert aggregator.snapshot.centers["prov-d"].status == "down"
-    assert (
-        'dcmon_center_root_cause_info{center="prov-d"' in (await aggregator.metrics_text()).decode()
-    )
+    assert 'dcmon_center_incident{center="prov-d"' in (await aggregator.metrics_text()).decode()
 
 
 async def test_unregistered_center_creates_no_series(tmp_path: Path) -> None:

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
+from monitor.status.engine import EngineSettings
 from tests.certificates import authority, issue
 from tests.conftest import REPO
+from tests.monitoring_stack import seconds
 
 PROMETHEUS_DIR = REPO / "config" / "prometheus"
 RULE_FILES = sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
@@ -21,8 +23,8 @@ RUNBOOK = REPO / "docs" / "runbook.md"
 
 # Every alert the issue asks for, by name (the contract with Alertmanager and the runbook).
 EXPECTED_ALERTS = {
+    "DcmonIncident",
     "DcmonCenterNotConnected",
-    "DcmonRootCause",
     "DcmonCenterAgentStale",
     "DcmonCenterRedundancyLost",
     "DcmonLinkDown",
@@ -36,6 +38,15 @@ EXPECTED_ALERTS = {
     "DcmonWatchdog",
 }
 SEVERITIES = {"critical", "warning", "none"}
+FROM_THE_INCIDENT = "{{ $labels.severity }}"
+"""DcmonIncident's severity: the incident's own (critical, warning or info)."""
+# The alerts an incident explains: they carry its `incident` label (Alertmanager inhibits them).
+INCIDENT_MEMBERS = {
+    "DcmonCenterNotConnected": "dcmon_center_incident",
+    "DcmonCenterAgentStale": "dcmon_center_incident",
+    "DcmonCenterRedundancyLost": "dcmon_center_incident",
+    "DcmonLinkDown": "dcmon_link_incident",
+}
 
 
 def promtool() -> str:
@@ -169,7 +180,10 @@ def test_every_alert_is_unit_tested_firing_and_not_firing(alert: str) -> None:
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: str(rule["alert"]))
 def test_every_alert_has_severity_summary_and_runbook(rule: dict[str, Any]) -> None:
     """An alert names its severity, a summary with the affected thing, and an existing runbook."""
-    assert rule["labels"]["severity"] in SEVERITIES
+    severity = rule["labels"]["severity"]
+    assert severity in SEVERITIES or (
+        rule["alert"] == "DcmonIncident" and severity == FROM_THE_INCIDENT
+    )
     annotations = rule["annotations"]
     assert annotations["summary"].strip()
     assert annotations["description"].strip()
@@ -188,8 +202,8 @@ def test_center_and_link_alerts_name_what_failed(rule: dict[str, Any]) -> None:
     if rule["alert"].startswith("DcmonLink"):
         assert "$labels.a" in summary
         assert "$labels.b" in summary
-    if rule["alert"] == "DcmonRootCause":
-        assert "$labels.root_cause" in summary
+    if rule["alert"] == "DcmonIncident":
+        assert "$labels.incident" in summary
 
 
 def test_non_watchdog_alerts_wait_before_firing() -> None:
@@ -197,3 +211,37 @@ def test_non_watchdog_alerts_wait_before_firing() -> None:
     for rule in alert_rules():
         if rule["alert"] != "DcmonWatchdog":
             assert rule.get("for"), f"{rule['alert']} has no for: duration"
+
+
+def rule_named(name: str) -> dict[str, Any]:
+    """The alerting rule ``name``."""
+    (rule,) = [rule for rule in alert_rules() if rule["alert"] == name]
+    return rule
+
+
+def test_one_incident_alert_per_incident_with_its_severity_and_tier() -> None:
+    """DcmonIncident: one per incident, with its severity and tier but not its changing summary."""
+    rule = rule_named("DcmonIncident")
+    assert rule["labels"]["severity"] == FROM_THE_INCIDENT
+    by = rule["expr"].split("by (", 1)[1].split(")", 1)[0]
+    assert [label.strip() for label in by.split(",")] == [
+        "job",
+        "instance",
+        "incident",
+        "severity",
+        "tier",
+    ]
+
+
+def test_an_incident_keeps_firing_through_the_aggregators_hold_down() -> None:
+    """keep_firing_for equals the default hold-down, so a reopened flap never pages again."""
+    rule = rule_named("DcmonIncident")
+    assert seconds(rule["keep_firing_for"]) == EngineSettings().incident_hold_down_s
+
+
+@pytest.mark.parametrize("alert", sorted(INCIDENT_MEMBERS))
+def test_center_and_link_alerts_carry_their_incident_and_fire_after_it(alert: str) -> None:
+    """Alerts an incident explains carry its label and wait longer, so the incident fires first."""
+    rule = rule_named(alert)
+    assert INCIDENT_MEMBERS[alert] in rule["expr"]
+    assert seconds(rule["for"]) > seconds(rule_named("DcmonIncident")["for"])

@@ -1,10 +1,11 @@
-"""Prometheus metrics of DESIGN §4 (plus the agreed extras), produced from the current state.
+"""Prometheus metrics of DESIGN §4 and §9 (plus the agreed extras), from the current state.
 
 Every metric name comes from the schema below, never from payload keys, and label values only
-from registry ids (or the fixed vocabularies of statuses, link states, resources and tiers), so a
-center id that is not in the registry never becomes a series. Two collectors read the state at
-scrape time: ``SnapshotCollector`` (everything derived from a status ``Snapshot``) and
-``AggregatorCollector`` (the aggregator's own counters and flags).
+from registry ids (or the fixed vocabularies of statuses, link states, resources, tiers and
+incident kinds and severities, the engine's incident ids, and the incident summary the engine
+writes from those), so a center id that is not in the registry never becomes a series. Two
+collectors read the state at scrape time: ``SnapshotCollector`` (everything derived from a status
+``Snapshot``) and ``AggregatorCollector`` (the aggregator's own counters and flags).
 ``monitor.service.exposition`` renders the snapshot part of the same schema to text much faster,
 cached per snapshot generation.
 """
@@ -37,10 +38,11 @@ from monitor.status.model import (
     LINK_STATES,
     STATUSES,
     CenterView,
+    Incident,
     LinkView,
     ProbeView,
-    RootCause,
     Snapshot,
+    Status,
 )
 
 Labels = tuple[str, ...]
@@ -123,9 +125,9 @@ CENTER_FAMILIES: Final = (
     ),
     *_capacity_families(),
     Family(
-        "dcmon_center_root_cause_info",
-        "1 for every degraded, isolated, stale, down or unreachable center, naming its root cause.",
-        ("center", "status", "root_cause", "root_cause_kind", "why"),
+        "dcmon_center_incident",
+        "1 per open incident the center is a failed element or a victim of.",
+        ("center", "incident"),
     ),
 )
 
@@ -146,6 +148,11 @@ LINK_FAMILIES: Final = (
         ("a", "b"),
     ),
     Family("dcmon_link_loss_ratio", "Mean loss of the fresh probes across the link.", ("a", "b")),
+    Family(
+        "dcmon_link_incident",
+        "1 while the link is a failed element of this open incident.",
+        ("a", "b", "incident"),
+    ),
 )
 
 PROBE_FAMILIES: Final = (
@@ -166,13 +173,31 @@ PROBE_FAMILIES: Final = (
     ),
 )
 
-FEDERATION_FAMILIES: Final = (
+INCIDENT_FAMILIES: Final = (
     Family(
-        "dcmon_root_cause_centers",
-        "Centers not connected (isolated, down, unreachable) whose root cause is this center "
-        "or link.",
-        ("root_cause", "root_cause_kind"),
+        "dcmon_incident_info",
+        "1 per open incident, with its kind, severity, highest tier and one-sentence summary.",
+        ("incident", "kind", "severity", "tier", "summary"),
     ),
+    Family(
+        "dcmon_incident_victims",
+        "Victims of an open incident (centers one of its repairs would help), by their status.",
+        ("incident", "status"),
+    ),
+    Family(
+        "dcmon_incident_capacity_unreachable",
+        "Available capacity of the open incident's victims that lost the core, by resource.",
+        ("incident", "resource"),
+    ),
+    Family(
+        "dcmon_incident_flaps",
+        "How often the open incident came back within the hold-down after resolving.",
+        ("incident",),
+    ),
+)
+"""Few series (one group per open incident): rendered with the federation families."""
+
+FEDERATION_FAMILIES: Final = (
     Family("dcmon_federation_centers", "Number of registered centers per status.", ("status",)),
     Family(
         "dcmon_federation_connected_ratio",
@@ -195,12 +220,13 @@ FEDERATION_FAMILIES: Final = (
         "(promtool forbids the _total suffix on a gauge).",
         ("resource", "tier"),
     ),
+    *INCIDENT_FAMILIES,
 )
 
 METRIC_GROUPINGS: Final[tuple[Grouping, ...]] = ("tier",)
 """The capacity families are by tier (and overall) only."""
-ROOT_CAUSE_STATUSES: Final = frozenset({"degraded", "isolated", "stale", "down", "unreachable"})
-CUT_OFF_STATUSES: Final = frozenset({"isolated", "down", "unreachable"})
+VICTIM_STATUSES: Final[tuple[Status, ...]] = ("degraded", "isolated", "down", "unreachable")
+"""The statuses a victim can have (the ones a repair can improve): always all four series."""
 EVALUATION_BUCKETS: Final = (
     0.0005,
     0.001,
@@ -245,13 +271,6 @@ def center_info_sample(spec: CenterSpec) -> Sample:
     )
 
 
-def root_cause_of(view: CenterView) -> RootCause:
-    """The root cause to report for a center that is not connected (itself when none is known)."""
-    if view.root_cause is not None and view.root_cause.ids:
-        return view.root_cause
-    return RootCause("center", (view.id,))
-
-
 def center_samples(spec: CenterSpec, view: CenterView) -> dict[str, list[Sample]]:
     """Samples of every ``CENTER_FAMILIES`` entry for one center, by family name."""
     cid = (spec.id,)
@@ -266,18 +285,13 @@ def center_samples(spec: CenterSpec, view: CenterView) -> dict[str, list[Sample]
         "dcmon_center_clock_skew_seconds": _optional(cid, view.clock_skew_s),
         "dcmon_center_single_point_of_failure": [(cid, _flag(view.single_point_of_failure))],
         "dcmon_center_dependents": [(cid, float(view.dependents))],
-        "dcmon_center_root_cause_info": [],
+        "dcmon_center_incident": [((spec.id, incident), 1.0) for incident in view.incidents],
     }
     capacity = view.capacity
     for resource, total, available in CAPACITY_FAMILY_NAMES:
         amount: Resource | None = capacity.get(resource)
         out[total] = [] if amount is None else [(cid, float(amount.total))]
         out[available] = [] if amount is None else [(cid, float(amount.available))]
-    if status in ROOT_CAUSE_STATUSES:
-        cause = root_cause_of(view)
-        out["dcmon_center_root_cause_info"].append(
-            ((spec.id, status, cause.label, cause.kind, view.why), 1.0)
-        )
     return out
 
 
@@ -293,6 +307,7 @@ def link_samples(spec: LinkSpec, view: LinkView) -> dict[str, list[Sample]]:
         "dcmon_link_dependents": [(ab, float(view.dependents))],
         "dcmon_link_rtt_seconds": _optional(ab, view.rtt_s),
         "dcmon_link_loss_ratio": _optional(ab, view.loss_ratio),
+        "dcmon_link_incident": [] if view.incident is None else [((a, b, view.incident), 1.0)],
     }
 
 
@@ -346,14 +361,8 @@ def federation_samples(
     by ``METRIC_GROUPINGS``, when the caller summed them already)."""
     if capacity is None:
         capacity = capacity_totals(snapshot, registry, METRIC_GROUPINGS)
-    causes: Tally[tuple[str, str]] = Tally()
-    for view in snapshot.centers.values():
-        if view.status in CUT_OFF_STATUSES:
-            cause = root_cause_of(view)
-            causes[(cause.label, cause.kind)] += 1
     by_tier = list(capacity_by_tier(capacity))
     return {
-        "dcmon_root_cause_centers": [(key, float(n)) for key, n in sorted(causes.items())],
         "dcmon_federation_centers": [((s,), float(snapshot.status_counts[s])) for s in STATUSES],
         "dcmon_federation_connected_ratio": [
             ((tier,), ratio) for tier, ratio in snapshot.connected_ratio.items()
@@ -370,7 +379,37 @@ def federation_samples(
             for tier, by_resource in by_tier
             for resource, amount in by_resource.items()
         ],
+        **incident_samples(snapshot.incidents.values()),
     }
+
+
+def incident_number(incident: Incident) -> int:
+    """``inc-12`` -> 12: incidents are exposed in the order they were opened."""
+    return int(incident.id.removeprefix("inc-"))
+
+
+def incident_samples(incidents: Iterable[Incident]) -> dict[str, list[Sample]]:
+    """Samples of every ``INCIDENT_FAMILIES`` entry for the open incidents, by family name.
+
+    Only open incidents have series: a resolved incident's vanish at the next scrape.
+    """
+    out: dict[str, list[Sample]] = {family.name: [] for family in INCIDENT_FAMILIES}
+    for incident in sorted(incidents, key=incident_number):
+        iid = incident.id
+        finding = incident.finding
+        out["dcmon_incident_info"].append(
+            ((iid, finding.kind, finding.severity, finding.tier, finding.summary), 1.0)
+        )
+        victims = Tally(victim.status for victim in finding.victims)
+        out["dcmon_incident_victims"].extend(
+            ((iid, status), float(victims[status])) for status in VICTIM_STATUSES
+        )
+        unreachable = finding.impact.capacity_unreachable
+        out["dcmon_incident_capacity_unreachable"].extend(
+            ((iid, resource), float(unreachable.get(resource, 0.0))) for resource in RESOURCES
+        )
+        out["dcmon_incident_flaps"].append(((iid,), float(incident.flaps)))
+    return out
 
 
 def snapshot_family_samples(
