@@ -5,12 +5,15 @@ rings of provinces). Scenarios: one link cut inside a ring (1k, 10k, 100k), one 
 10k), and a thousand provincial centers down at once at 10k. Every figure is the median over
 ``--rounds`` evaluations and is printed as a ratio to the same engine with incidents turned off
 (``EngineSettings(incidents=False)``), measured in the same run. Run:
-``python -m benchmarks.incident_derivation [--sizes 1000,10000,100000] [--rounds 5]``.
+``python -m benchmarks.incident_derivation [--sizes 1000,10000,100000] [--rounds 5]``. At 10k it
+also runs the thousand-failure derivation the way the aggregator does (in a worker thread) and
+prints the event loop's longest stall meanwhile, against an idle loop's.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import statistics
 import time
@@ -19,10 +22,13 @@ from collections.abc import Callable
 from agents.protocol import CenterState, Heartbeat, LinkReport, Message, MessageKind, Probe
 from benchmarks.engine_evaluation import synthetic_registry
 from monitor.registry import Registry
-from monitor.status.engine import EngineSettings, StatusEngine
+from monitor.status.engine import EngineSettings, IncidentJob, StatusEngine
 
 BUDGET_RATIO = 2.0
 """Issue 11: re-evaluation with incidents at most 2x without, for a single failure."""
+STALL_BUDGET_S = 0.2
+"""Issue 11: a thousand simultaneous failures at 10k must not stall the loop more than this."""
+TICK_S = 0.005
 START = 100.0
 """Evaluations run after the start-up grace period (when incidents are derived)."""
 
@@ -30,11 +36,11 @@ START = 100.0
 class Federation:
     """A warm engine and what its agents would report; faults are applied by reporting them."""
 
-    def __init__(self, registry: Registry, *, incidents: bool) -> None:
+    def __init__(self, registry: Registry, *, incidents: bool, defer: bool = False) -> None:
         self.registry = registry
         self.neighbours = registry.adjacency()
         # Reports stay fresh for the whole run: each round changes only what it measures.
-        settings = EngineSettings(incidents=incidents, probe_fresh_s=1e6)
+        settings = EngineSettings(incidents=incidents, probe_fresh_s=1e6, defer_incidents=defer)
         self.engine = StatusEngine(registry, settings, started_at=-100.0)
         self.seq = 1
         self.sessions: dict[str, int] = {}
@@ -143,6 +149,50 @@ def measure(registry: Registry, scenario: Scenario, rounds: int) -> tuple[float,
     return medians[0], medians[1], incidents
 
 
+async def _loop_stalls(job: IncidentJob) -> tuple[float, float, float]:
+    """Longest event-loop stall idle (baseline) and while ``job`` runs in a worker thread, as
+    the aggregator runs it; and how long the job took."""
+    lags: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(TICK_S)
+            lags.append(time.perf_counter() - start - TICK_S)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.3)
+    idle = max(lags)
+    lags.clear()
+    start = time.perf_counter()
+    await asyncio.to_thread(job.run)
+    took = time.perf_counter() - start
+    stall = max(lags, default=0.0)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return idle, stall, took
+
+
+def measure_deferred(registry: Registry) -> None:
+    """A thousand centers down at 10k, derived off the loop as the aggregator does."""
+    fed = Federation(registry, incidents=True, defer=True)
+    thousand_down(fed, 0, START)
+    started = time.perf_counter()
+    fed.engine.needs_evaluation(START)
+    fed.engine.evaluate(START)
+    evaluation = time.perf_counter() - started
+    job = fed.engine.take_incident_job()
+    assert job is not None, "the failures left an incident derivation to run"
+    idle, stall, took = asyncio.run(_loop_stalls(job))
+    print(
+        f"{len(registry.centers):>7} centers, 1,000 centers down, derived off the loop: "
+        f"evaluation {evaluation * 1000:.1f} ms on the loop, derivation {took * 1000:.0f} ms in "
+        f"a worker thread; longest loop stall meanwhile {stall * 1000:.1f} ms = "
+        f"{stall / idle:.1f}x an idle loop's {idle * 1000:.1f} ms (baseline); budget "
+        f"{STALL_BUDGET_S * 1000:.0f} ms: " + ("met" if stall <= STALL_BUDGET_S else "MISSED")
+    )
+
+
 def main() -> None:
     """Run every scenario at the requested sizes and print the ratios."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -157,6 +207,8 @@ def main() -> None:
             plans.append(("one hub down", hub_down))
         if size == 10_000:
             plans.append(("1,000 centers down", thousand_down))
+        if size == 10_000:
+            measure_deferred(registry)
         for name, scenario in plans:
             without, with_, incidents = measure(registry, scenario, args.rounds)
             ratio = with_ / without

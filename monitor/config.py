@@ -47,6 +47,8 @@ class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     session_skew_s: Seconds = 300.0
     """A session number beyond the aggregator's clock (ms) plus this does not pin a center."""
     agent_reconnect_cap_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    incident_hold_down_s: Annotated[float, msgspec.Meta(ge=0)] = 120.0
+    """An incident that comes back this soon after resolving is reopened (a flap), not new."""
     """The agents' longest reconnect backoff: how much longer grace lasts after a blind spell."""
     thresholds: Thresholds = Thresholds()
     maintenance: tuple[MaintenanceSettings, ...] = ()

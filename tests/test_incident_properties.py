@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from agents.protocol import Probe
@@ -73,7 +73,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         },
         "random",
     )
-    down = frozenset(draw(st.sets(st.sampled_from(ids), max_size=2)))
+    down = frozenset(draw(st.sets(st.sampled_from(ids), max_size=3)))
     stale = frozenset(draw(st.sets(st.sampled_from([c for c in ids if c not in down]), max_size=1)))
     # A cut link never touches a down center: its state is then explained by the center.
     cuttable = [frozenset(link) for link in sorted(links) if not set(link) & down]
@@ -152,7 +152,9 @@ def test_victims_are_exactly_the_centers_their_elements_repair_helps(scenario: S
     """Each element's repair alone helps only victims of its incident, and together the
     elements' repairs help every victim of it."""
     snapshot = replay(scenario)
+    event(f"{len(snapshot.incidents)} incidents")
     for incident in snapshot.incidents.values():
+        event(f"kind {incident.kind}")
         victims = {v.center for v in incident.finding.victims}
         helped_by_some: set[str] = set()
         for element in incident.finding.elements:

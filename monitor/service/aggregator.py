@@ -23,8 +23,8 @@ from monitor.service.events import EventLog, concerned_centers, snapshot_events
 from monitor.service.exposition import ExpositionCache
 from monitor.service.ingest import Ingest
 from monitor.service.metrics import AggregatorCollector, EvaluationHistogram
-from monitor.status.engine import EngineSettings, MaintenanceWindow, StatusEngine
-from monitor.status.model import LinkEvent, Snapshot, StatusEvent
+from monitor.status.engine import EngineSettings, IncidentJob, MaintenanceWindow, StatusEngine
+from monitor.status.model import Finding, LinkEvent, Snapshot, StatusEvent
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,10 @@ def engine_settings(config: AggregatorConfig) -> EngineSettings:
         degraded_loss_ratio=config.thresholds.degraded_loss_ratio,
         session_skew_s=config.session_skew_s,
         agent_reconnect_cap_s=config.agent_reconnect_cap_s,
+        incident_hold_down_s=config.incident_hold_down_s,
+        # Incidents are derived in a worker thread (Aggregator._derive_incidents_forever): a
+        # thousand failures at once take seconds, which the event loop must not wait for.
+        defer_incidents=True,
         maintenance=tuple(
             MaintenanceWindow(w.center, w.start.timestamp(), w.end.timestamp(), w.reason)
             for w in config.maintenance
@@ -93,6 +97,9 @@ class Aggregator:
         AggregatorCollector(self, registry=self.metrics_registry)
         self._version = dcmon_version()
         self._evaluator: asyncio.Task[None] | None = None
+        self._deriver: asyncio.Task[None] | None = None
+        self._incident_job: IncidentJob | None = None
+        self._incident_wake = asyncio.Event()
         self.bound_port: int | None = None
         """The HTTP port actually listened on (after ``serve`` started)."""
 
@@ -184,12 +191,42 @@ class Aggregator:
         self.evaluation_durations.observe(self._last_evaluation_s)
         self.evaluations += 1
         self._evaluated_at = now
-        if snapshot is self._snapshot:
-            return snapshot  # nothing changed: its transitions were published already
+        if snapshot is not self._snapshot:
+            self._adopt(snapshot)
+        job = self.engine.take_incident_job()
+        if job is not None:
+            if self._deriver is None:  # not running (a test driving it by hand): inline
+                self._apply_incidents(job, job.run())
+            else:
+                self._incident_job = job
+                self._incident_wake.set()
+        return self._snapshot
+
+    def _adopt(self, snapshot: Snapshot) -> None:
+        """Make ``snapshot`` the current one: publish its events, re-render the metrics."""
         self._snapshot = snapshot
         self._publish(snapshot)
         self.exposition.refresh()
-        return snapshot
+
+    def _apply_incidents(self, job: IncidentJob, findings: list[Finding]) -> None:
+        snapshot = self.engine.apply_incidents(job, findings, time.time())
+        if snapshot is not None:
+            self._adopt(snapshot)
+
+    async def _derive_incidents_forever(self) -> None:
+        """Run the engine's incident derivations in a worker thread, the latest one first."""
+        while True:
+            await self._incident_wake.wait()
+            self._incident_wake.clear()
+            job, self._incident_job = self._incident_job, None
+            if job is None:
+                continue
+            try:
+                findings = await asyncio.to_thread(job.run)
+            except Exception:
+                logger.exception("incident derivation failed")
+                continue
+            self._apply_incidents(job, findings)
 
     def _publish(self, snapshot: Snapshot) -> None:
         """Put the snapshot's new events in the log and log each once."""
@@ -250,11 +287,15 @@ class Aggregator:
         self.engine.broker_lost(time.time())
         self.evaluate()
         self._evaluator = asyncio.create_task(self._evaluate_forever(), name="dcmon-evaluate")
+        self._deriver = asyncio.create_task(
+            self._derive_incidents_forever(), name="dcmon-incidents"
+        )
         try:
             async with self.ingest:
                 yield self
         finally:
             # asyncio.wait_for in Python 3.11 can swallow a cancel: insist until it ends.
-            await cancel_and_wait({self._evaluator})
+            await cancel_and_wait({self._evaluator, self._deriver})
+            self._deriver = None
             self.events.close()
             await self.exposition.close()

@@ -10,8 +10,10 @@ cheaply.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from functools import partial
+from typing import Final
 
 from agents.protocol import AggregatorState, Heartbeat, LinkReport, Message, RejectReason
 from monitor.registry import LinkKey, Registry
@@ -22,6 +24,7 @@ from monitor.status.federation import FederationIndex
 from monitor.status.incidents import (
     Circumstances,
     IncidentTracker,
+    Reach,
     derive_findings,
     failed_elements,
 )
@@ -62,12 +65,38 @@ class EngineSettings:
     """A session number beyond the aggregator's clock (ms) plus this is "from the future"."""
     incidents: bool = True
     """Derive incidents on every evaluation (off only to measure what they cost)."""
+    defer_incidents: bool = False
+    """Leave each derivation of more than ``INLINE_ELEMENTS`` failures as a job
+    (``take_incident_job``) for the caller to run off its
+    event loop and apply (``apply_incidents``); a thousand failures at once take seconds."""
     incident_hold_down_s: float = 120.0
     """An incident that comes back this soon after resolving is reopened (a flap), not new."""
     agent_reconnect_cap_s: float = 30.0
     """The agents' longest reconnect backoff: after a blind spell, grace lasts this much longer
     (unless every center live before it is back sooner), so a broker outage that outlasts one
     heartbeat window does not declare the federation down while agents are still backing off."""
+
+
+INLINE_ELEMENTS: Final = 16
+"""With ``defer_incidents``, this many failed elements or fewer are still derived at once (a few
+evaluations' work): their incidents come with the evaluation that saw them fail."""
+
+
+@dataclass(frozen=True)
+class IncidentJob:
+    """One incident derivation: pure work over an evaluation's picture, safe to run anywhere.
+
+    It reads the picture (never changed after its evaluation) and the evidence records (which
+    later messages may update while it runs: the next evaluation derives again in any case).
+    """
+
+    basis: tuple[list[FailedElement], dict[str, Status]]
+    """The failed elements and statuses it derives from."""
+    derive: Callable[[], list[Finding]]
+
+    def run(self) -> list[Finding]:
+        """Derive the findings (seconds for a thousand failures at 10,000 centers)."""
+        return self.derive()
 
 
 class StatusEngine:
@@ -120,6 +149,7 @@ class StatusEngine:
         self._findings_basis: tuple[list[FailedElement], dict[str, Status]] | None = None
         self._findings: list[Finding] = []
         self._incident_changes: list[tuple[IncidentChange, Incident]] = []
+        self._incident_job: IncidentJob | None = None
         self._snapshot = self._snapshots.initial(started_at)
 
     # --- inputs ----------------------------------------------------------------------------
@@ -261,13 +291,16 @@ class StatusEngine:
             self._changed_values.clear()
         return self._snapshot
 
-    def _end_extended_grace(self) -> None:
-        """Every center live before the blind spell is back: the grace period needs no more than
-        its usual heartbeat window (judge again with it)."""
+    def _end_extended_grace(self, now: float) -> None:
+        """Every center live before the blind spell is back: grace ends one heartbeat window
+        from now (time for the last ones' link reports), or at its usual end if that is later.
+        """
         self._awaited = frozenset()
-        if self._grace_extra_s:
-            self._grace_extra_s = 0.0
-            self._dirty = True
+        if self._grace_extra_s and self._grace_start is not None:
+            extra = max(0.0, now - self._grace_start)
+            if extra < self._grace_extra_s:
+                self._grace_extra_s = extra
+                self._dirty = True
 
     def _judging(self, now: float) -> Judging:
         s = self._settings
@@ -307,16 +340,63 @@ class StatusEngine:
         down = [key for key, link in picture.links.items() if link.state == "down"]
         elements = failed_elements(status, down)
         basis = self._findings_basis
-        if basis is None or basis[0] != elements or basis[1] != status:
-
-            def what_if(live: Collection[str], links: Collection[LinkKey]) -> dict[str, Status]:
-                return counterfactual_statuses(
-                    self._index, self._records, judging, picture, live, links
-                )
-
-            self._findings = derive_findings(status, elements, what_if, self._circumstances)
-            self._findings_basis = (elements, dict(status))
+        if basis is not None and basis[0] == elements and basis[1] == status:
+            self._incident_job = None  # still as last derived: nothing (more) to compute
+            self._incident_changes = self._incidents.update(now, self._findings)
+            return
+        job = IncidentJob(
+            basis=(elements, dict(status)),
+            derive=partial(self._derive_findings, judging, picture, elements),
+        )
+        if self._settings.defer_incidents and len(elements) > INLINE_ELEMENTS:
+            self._incident_job = job  # the caller runs it off the event loop, then applies it
+            return
+        self._findings = job.run()
+        self._findings_basis = job.basis
         self._incident_changes = self._incidents.update(now, self._findings)
+
+    def _derive_findings(
+        self, judging: Judging, picture: Picture, elements: list[FailedElement]
+    ) -> list[Finding]:
+        def what_if(live: Collection[str], links: Collection[LinkKey]) -> dict[str, Status]:
+            return counterfactual_statuses(
+                self._index, self._records, judging, picture, live, links
+            )
+
+        live_nationals = {
+            picture.partition[c]
+            for c in self._index.nationals
+            if c in picture.live and c in picture.partition
+        }
+        graph = Reach(
+            reach=frozenset(picture.resilience.reach),
+            component=picture.partition,
+            national_components=live_nationals,
+        )
+        return derive_findings(picture.status, elements, what_if, self._circumstances, graph)
+
+    def take_incident_job(self) -> IncidentJob | None:
+        """The incident derivation the last evaluation left to run (``defer_incidents``)."""
+        job, self._incident_job = self._incident_job, None
+        return job
+
+    def apply_incidents(
+        self, job: IncidentJob, findings: list[Finding], now: float
+    ) -> Snapshot | None:
+        """Fold in the findings of a deferred ``job``; None if the picture moved on since (a
+        newer job is then pending) or the monitor is blind."""
+        picture = self._picture
+        if picture is None or self._blind or picture.status != job.basis[1]:
+            return None
+        down = [key for key, link in picture.links.items() if link.state == "down"]
+        if failed_elements(picture.status, down) != job.basis[0]:
+            return None
+        self._findings, self._findings_basis = findings, job.basis
+        changes = self._incidents.update(now, findings)
+        self._snapshot = self._snapshots.with_incidents(
+            now, picture, self._snapshot, self._incidents, changes
+        )
+        return self._snapshot
 
     def _full_evaluation(self, now: float) -> Snapshot:
         previous = self._picture
@@ -334,7 +414,7 @@ class StatusEngine:
         newly_live = picture.live - self._judged_live
         self._judged_live = set(picture.live)
         if self._awaited and not self._blind and self._awaited <= picture.live:
-            self._end_extended_grace()
+            self._end_extended_grace(now)
         self._touched = set()
         for center in newly_live:
             self._schedule_alive(self._records[center])

@@ -57,6 +57,18 @@ class Circumstances:
     """A center's last reported available capacity, by resource."""
 
 
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """The usable graph of the evaluation: who reaches the core, and the components."""
+
+    reach: Collection[str]
+    """Centers in the core's reach."""
+    component: Mapping[str, int]
+    """Component of every forwarding center (live, stale, or with a usable link)."""
+    national_components: Collection[int]
+    """Components holding a live national center (their merging may move the core)."""
+
+
 WhatIf = Callable[[Collection[str], Collection[LinkKey]], Mapping[str, Status]]
 """Statuses were these centers live and these links up (the engine's counterfactual)."""
 
@@ -119,9 +131,10 @@ def derive_findings(
     elements: Sequence[FailedElement],
     what_if: WhatIf,
     circumstances: Circumstances,
+    reach: Reach | None = None,
 ) -> list[Finding]:
     """Every incident of these failed elements, without identities (sorted by elements)."""
-    victims = victims_by_element(elements, status, what_if, circumstances)
+    victims = victims_by_element(elements, status, what_if, circumstances, reach)
     return [describe(group, victims, status, circumstances) for group in group_elements(victims)]
 
 
@@ -161,6 +174,7 @@ def victims_by_element(
     status: Mapping[str, Status],
     what_if: WhatIf,
     circumstances: Circumstances,
+    reach: Reach | None = None,
 ) -> dict[FailedElement, list[str]]:
     """The victims of every element: one counterfactual per round of repairs.
 
@@ -180,6 +194,10 @@ def victims_by_element(
     for element in elements:
         if element.kind == "agent":
             continue  # a dead agent at a working site cuts nobody off
+        known = _link_victims(element, reach) if reach is not None else None
+        if known is not None:
+            victims[element] = known
+            continue
         home = region[element.ids[0]]
         if home in national_regions:
             alone.append(element)
@@ -204,6 +222,35 @@ def victims_by_element(
             home = region[element.ids[0]]
             victims[element] = [c for c in helped if region.get(c) == home]
     return victims
+
+
+def _link_victims(element: FailedElement, graph: Reach) -> list[str] | None:
+    """The victims of a down link read off the usable graph, when no repair needs computing.
+
+    A link from the core's reach to a cut-off component gives that whole component the core
+    back (its live centers connect, its silent ones turn stale) and removes no one else's
+    single point of failure (it is the component's only way in). A link between two cut-off
+    components gives nobody the core. Links inside the reach (they may remove single points of
+    failure) and merges that may move the core need the counterfactual: ``None``.
+    """
+    if element.kind != "link":
+        return None
+    a, b = element.ids
+    inside = [end in graph.reach for end in (a, b)]
+    if all(inside):
+        return None
+    outside_components = [
+        graph.component.get(end) for end, within in ((a, inside[0]), (b, inside[1])) if not within
+    ]
+    if any(c is not None and c in graph.national_components for c in outside_components):
+        return None  # a cut-off group of nationals joining may move the core
+    if not any(inside):
+        return []
+    outside = b if inside[0] else a
+    home = graph.component.get(outside)
+    if home is None:
+        return None  # cannot happen (its neighbour saw it down: then it is down), but be exact
+    return sorted(c for c, n in graph.component.items() if n == home)
 
 
 def _helped(before: Mapping[str, Status], after: Mapping[str, Status]) -> list[str]:

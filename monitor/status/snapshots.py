@@ -66,6 +66,7 @@ class SnapshotBuilder:
         self._bridges_shown: set[LinkKey] = set()
         self._incident_links_shown: set[LinkKey] = set()
         self._rebuilt_links: list[LinkKey] = []
+        self._involved_shown: set[str] = set()
         """The links whose views the last full build made anew (only they may have changed)."""
         self._probe_view_basis: dict[str, tuple[float, bool, int | None]] = {}
 
@@ -125,6 +126,7 @@ class SnapshotBuilder:
         self._generation += 1
         involved, failed_links = membership(incidents.open.values())
         centers = self._center_views(picture, previous.centers, values, involved, incidents.open)
+        self._involved_shown = set(involved)
         events: list[StatusEvent] = []
         for center, view in centers.items():
             old = previous.centers[center].status
@@ -148,18 +150,7 @@ class SnapshotBuilder:
                         after.incident,
                     )
                 )
-        incident_events = [
-            IncidentEvent(
-                next(self._event_seq),
-                now,
-                incident.id,
-                change,
-                incident.kind,
-                incident.severity,
-                incident.summary,
-            )
-            for change, incident in incident_changes
-        ]
+        incident_events = self._incident_events(now, incident_changes)
         counts, ratio = self._tally(centers)
         return Snapshot(
             generation=self._generation,
@@ -179,6 +170,61 @@ class SnapshotBuilder:
             link_transitions=tuple(link_events),
             incident_changes=tuple(incident_events),
         )
+
+    def with_incidents(
+        self,
+        now: float,
+        picture: Picture,
+        previous: Snapshot,
+        incidents: IncidentTracker,
+        incident_changes: Sequence[tuple[IncidentChange, Incident]],
+    ) -> Snapshot:
+        """``previous`` with new incidents folded in (a deferred derivation finished): the
+        centers and links they concern get their incident ids and ``why`` anew."""
+        self._generation += 1
+        involved, failed_links = membership(incidents.open.values())
+        centers = dict(previous.centers)
+        for center in involved.keys() | self._involved_shown:
+            view = centers[center]
+            ids = involved.get(center, ())
+            reason = picture.why.get(center, "")
+            if ids:
+                reason = _why_naming(center, view.status, reason, incidents.open[ids[0]])
+            if view.incidents != ids or view.why != reason:
+                centers[center] = replace(view, incidents=ids, why=reason)
+        self._involved_shown = set(involved)
+        links = dict(previous.links)
+        for key in failed_links.keys() | self._incident_links_shown:
+            if links[key].incident != failed_links.get(key):
+                links[key] = replace(links[key], incident=failed_links.get(key))
+        self._incident_links_shown = set(failed_links)
+        return replace(
+            previous,
+            generation=self._generation,
+            centers=centers,
+            links=links,
+            transitions=(),
+            link_transitions=(),
+            incidents=dict(incidents.open),
+            resolved_incidents=tuple(incidents.resolved),
+            incident_changes=tuple(self._incident_events(now, incident_changes)),
+        )
+
+    def _incident_events(
+        self, now: float, changes: Sequence[tuple[IncidentChange, Incident]]
+    ) -> list[IncidentEvent]:
+        return [
+            IncidentEvent(
+                next(self._event_seq),
+                now,
+                incident.id,
+                change,
+                incident.kind,
+                incident.severity,
+                incident.summary,
+            )
+            for change, incident in changes
+        ]
 
     def _tally(
         self, centers: Mapping[str, CenterView]
@@ -381,6 +427,8 @@ class SnapshotBuilder:
             links=links,
             probes=probes,
             transitions=(),
+            link_transitions=(),
+            incident_changes=(),
         )
 
     def _rejudge_values(self, key: LinkKey, now: float, picture: Picture) -> LinkJudgement:
