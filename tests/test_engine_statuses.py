@@ -570,3 +570,34 @@ def test_a_heartbeat_of_a_later_connection_revives_a_center_a_late_will_made_sil
     assert _beat(fresh, "hub-a", connection=2) is None
     fresh.round()
     assert fresh.status()["hub-a"] == "connected"
+
+
+def test_many_failures_leave_their_incidents_to_a_job_run_off_the_loop() -> None:
+    """With deferred incidents, seventeen failures at once leave a job; applying its findings
+    gives the snapshot its incidents, and a job overtaken by new failures is dropped."""
+    registry = load_registry(REPO / "config" / "topology.yaml")
+    feed = Feed(registry, EngineSettings(defer_incidents=True))
+    feed.settle()
+    provinces = [c.id for c in registry.centers if c.tier == "provincial"][:18]
+    for center in provinces[:17]:
+        feed.silent.add(center)
+        feed.unreachable.add(center)
+    snapshot = feed.run(WINDOW + INTERVAL)
+    assert snapshot.incidents == {}
+    job = feed.engine.take_incident_job()
+    assert job is not None
+    assert feed.engine.take_incident_job() is None
+    applied = feed.engine.apply_incidents(job, job.run(), feed.now)
+    assert applied is not None
+    down = {c for c, v in applied.centers.items() if v.status == "down"}
+    assert {c for i in applied.incidents.values() for c in i.finding.centers} == down
+    assert all(applied.centers[c].incidents for c in down)
+    feed.silent.add(provinces[17])
+    feed.unreachable.add(provinces[17])
+    feed.run(WINDOW + INTERVAL)
+    stale = feed.engine.take_incident_job()
+    assert stale is not None
+    feed.silent.clear()
+    feed.unreachable.clear()
+    feed.run(WINDOW + INTERVAL)
+    assert feed.engine.apply_incidents(stale, stale.run(), feed.now) is None
