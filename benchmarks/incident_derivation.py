@@ -173,10 +173,11 @@ async def _loop_stalls(job: IncidentJob) -> tuple[float, float, float]:
     return idle, stall, took
 
 
-def measure_deferred(registry: Registry) -> None:
-    """A thousand centers down at 10k, derived off the loop as the aggregator does."""
+def measure_deferred(registry: Registry, scenario: Scenario, name: str) -> None:
+    """A failure derived off the loop as the aggregator does: the evaluation on the loop, the
+    derivation in a worker thread, and the loop's longest stall meanwhile."""
     fed = Federation(registry, incidents=True, defer=True)
-    thousand_down(fed, 0, START)
+    scenario(fed, 0, START)
     started = time.perf_counter()
     fed.engine.needs_evaluation(START)
     fed.engine.evaluate(START)
@@ -185,7 +186,7 @@ def measure_deferred(registry: Registry) -> None:
     assert job is not None, "the failures left an incident derivation to run"
     idle, stall, took = asyncio.run(_loop_stalls(job))
     print(
-        f"{len(registry.centers):>7} centers, 1,000 centers down, derived off the loop: "
+        f"{len(registry.centers):>7} centers, {name}, derived off the loop: "
         f"evaluation {evaluation * 1000:.1f} ms on the loop, derivation {took * 1000:.0f} ms in "
         f"a worker thread; longest loop stall meanwhile {stall * 1000:.1f} ms = "
         f"{stall / idle:.1f}x an idle loop's {idle * 1000:.1f} ms (baseline); budget "
@@ -208,7 +209,9 @@ def main() -> None:
         if size == 10_000:
             plans.append(("1,000 centers down", thousand_down))
         if size == 10_000:
-            measure_deferred(registry)
+            measure_deferred(registry, thousand_down, "1,000 centers down")
+        if size >= 100_000:
+            measure_deferred(registry, ring_link, "one ring link cut")
         for name, scenario in plans:
             without, with_, incidents = measure(registry, scenario, args.rounds)
             ratio = with_ / without

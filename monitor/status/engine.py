@@ -66,8 +66,8 @@ class EngineSettings:
     incidents: bool = True
     """Derive incidents on every evaluation (off only to measure what they cost)."""
     defer_incidents: bool = False
-    """Leave each derivation of more than ``INLINE_ELEMENTS`` failures as a job
-    (``take_incident_job``) for the caller to run off its
+    """Leave each derivation of more than ``INLINE_ELEMENTS`` failures (or in a federation of
+    more than ``INLINE_CENTERS``) as a job (``take_incident_job``) for the caller to run off its
     event loop and apply (``apply_incidents``); a thousand failures at once take seconds."""
     incident_hold_down_s: float = 120.0
     """An incident that comes back this soon after resolving is reopened (a flap), not new."""
@@ -80,6 +80,8 @@ class EngineSettings:
 INLINE_ELEMENTS: Final = 16
 """With ``defer_incidents``, this many failed elements or fewer are still derived at once (a few
 evaluations' work): their incidents come with the evaluation that saw them fail."""
+INLINE_CENTERS: Final = 20_000
+"""…in a federation of at most this many centers (beyond it one counterfactual takes ~1 s)."""
 
 
 @dataclass(frozen=True)
@@ -348,7 +350,8 @@ class StatusEngine:
             basis=(elements, dict(status)),
             derive=partial(self._derive_findings, judging, picture, elements),
         )
-        if self._settings.defer_incidents and len(elements) > INLINE_ELEMENTS:
+        big = len(elements) > INLINE_ELEMENTS or len(status) > INLINE_CENTERS
+        if self._settings.defer_incidents and big:
             self._incident_job = job  # the caller runs it off the event loop, then applies it
             return
         self._findings = job.run()
