@@ -136,7 +136,8 @@ link_verdicts = st.fixed_dictionaries(
 def test_any_interleaving_ends_in_the_in_order_state(
     verdicts: dict[str, dict[str, bool]], offline: set[str], data: st.DataObject
 ) -> None:
-    """Shuffled delivery with duplicates and a late will ends in the in-order statuses."""
+    """Shuffled delivery with duplicates and a late will ends in the in-order statuses (and
+    the same incidents)."""
     in_order = [m for c in CENTER_IDS for m in agent_messages(c, verdicts[c], c in offline)]
     shuffled = list(data.draw(st.permutations(in_order)))
     duplicates = data.draw(st.lists(st.sampled_from(in_order), max_size=15))
@@ -154,6 +155,9 @@ def test_any_interleaving_ends_in_the_in_order_state(
     assert {c: v.capacity for c, v in actual.centers.items()} == {
         c: v.capacity for c, v in expected.centers.items()
     }
+    assert [i.finding for i in actual.incidents.values()] == [
+        i.finding for i in expected.incidents.values()
+    ]
 
 
 @settings(max_examples=80, deadline=None)
