@@ -411,7 +411,7 @@ def test_a_down_center_is_one_critical_incident_with_its_victims_and_lost_capaci
         "kind": "center",
         "severity": "critical",
         "tier": "provincial",
-        "summary": "prov-d is down: 0 centers lost redundancy, 0 lost the core",
+        "summary": "prov-d is down: no other center lost anything",
     }
     victims = {s.labels["status"]: s.value for s in families["dcmon_incident_victims"]}
     assert victims == {"degraded": 0.0, "isolated": 0.0, "down": 1.0, "unreachable": 0.0}

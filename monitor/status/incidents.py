@@ -360,7 +360,7 @@ def _summary(
 ) -> str:
     failed = {c for e in elements if e.kind == "center" for c in e.ids}
     others_lost = [v for v in lost if v.center not in failed]
-    damage = f"{_centers_phrase(len(at_risk))} lost redundancy, {len(others_lost)} lost the core"
+    damage = _damage(len(at_risk), len(others_lost))
     if kind == "agent":
         center = elements[0].ids[0]
         return (
@@ -383,6 +383,16 @@ def _summary(
     down = len(elements) - links
     parts = [p for p in (_count(down, "center"), _count(links, "link")) if p]
     return f"{' and '.join(parts)} failed ({names}): {damage}"
+
+
+def _damage(at_risk: int, lost: int) -> str:
+    """``20 centers lost redundancy, 0 lost the core`` (DESIGN §9's wording), shorter when
+    nobody lost redundancy."""
+    if at_risk:
+        return f"{_centers_phrase(at_risk)} lost redundancy, {lost} lost the core"
+    if lost:
+        return f"{_centers_phrase(lost)} lost the core"
+    return "no other center lost anything"
 
 
 def _count(n: int, noun: str) -> str:
