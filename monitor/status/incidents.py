@@ -113,19 +113,6 @@ def repair_of(
     return [center], links
 
 
-def victims_of(
-    element: FailedElement,
-    status: Mapping[str, Status],
-    what_if: WhatIf,
-    neighbours: Mapping[str, tuple[str, ...]],
-) -> list[str]:
-    """Centers whose status would become strictly better were ``element`` alone repaired."""
-    if element.kind == "agent":
-        return []  # a dead agent at a working site cuts nobody off
-    live, links = repair_of(element, status, neighbours)
-    return _helped(status, what_if(live, links))
-
-
 def derive_findings(
     status: Mapping[str, Status],
     elements: Sequence[FailedElement],
