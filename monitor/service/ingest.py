@@ -20,6 +20,7 @@ from typing import Final, Protocol
 import aiomqtt
 
 from agents.broker import BrokerAddress, backoff_delays
+from agents.lifecycle import cancel_and_wait
 from agents.mqtt_compat import release_socket
 from agents.protocol import (
     SUBSCRIPTION,
@@ -155,11 +156,7 @@ class Ingest:
         task = self._task
         if task is not None:
             # aiomqtt can swallow a cancellation that lands while it disconnects: insist.
-            while not task.done():
-                task.cancel()
-                await asyncio.wait({task}, timeout=0.5)
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait({task})
             self._task = None
 
     # --- the connection ---------------------------------------------------------------------
