@@ -10,24 +10,19 @@ cheaply.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+import copy
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Final
 
 from agents.protocol import AggregatorState, Heartbeat, LinkReport, Message, RejectReason
-from monitor.registry import LinkKey, Registry
+from monitor.registry import Registry
 from monitor.status.deadlines import Deadlines
-from monitor.status.evaluation import Judging, Picture, counterfactual_statuses, derive
+from monitor.status.evaluation import Judging, Picture, derive, picture_findings
 from monitor.status.evidence import SESSION_SKEW_S, CenterRecord, Change
 from monitor.status.federation import FederationIndex
-from monitor.status.incidents import (
-    Circumstances,
-    IncidentTracker,
-    Reach,
-    derive_findings,
-    failed_elements,
-)
+from monitor.status.incidents import Circumstances, IncidentTracker, failed_elements
 from monitor.status.model import (
     FailedElement,
     Finding,
@@ -38,6 +33,7 @@ from monitor.status.model import (
     link_key,
 )
 from monitor.status.snapshots import QualityLimits, SnapshotBuilder
+from monitor.status.whatif import Evaluator, Scenario, WhatIf
 
 
 @dataclass(frozen=True)
@@ -118,12 +114,15 @@ class StatusEngine:
         for window in settings.maintenance:
             self._deadlines.push(window.start, "maintenance", window.center)
             self._deadlines.push(window.end, "maintenance", window.center)
-        self._snapshots = SnapshotBuilder(
+        limits = QualityLimits(
+            settings.probe_fresh_s, settings.degraded_rtt_s, settings.degraded_loss_ratio
+        )
+        self._snapshots = SnapshotBuilder(self._index, self._records, limits)
+        self._what_if = Evaluator(
             self._index,
-            self._records,
-            QualityLimits(
-                settings.probe_fresh_s, settings.degraded_rtt_s, settings.degraded_loss_ratio
-            ),
+            {c.id: c.region for c in registry.centers},
+            limits,
+            incidents=settings.incidents,
         )
         self._blind = False
         self._grace_start: float | None = started_at
@@ -274,6 +273,23 @@ class StatusEngine:
         """The earliest time at which the picture may change without any new input."""
         return self._deadlines.next_at()
 
+    # --- what-if ---------------------------------------------------------------------------
+
+    @property
+    def index(self) -> FederationIndex:
+        """The registry, indexed (what a what-if ``scenario`` is checked against)."""
+        return self._index
+
+    def what_if(self, imagined: Scenario, now: float) -> Callable[[], WhatIf]:
+        """A job computing ``imagined``'s outcome (DESIGN §10) from the evidence as it is now.
+
+        The job works on copies taken here, so it may run off the event loop while messages
+        keep arriving; it never changes the engine. Running it raises ``ParameterError`` for
+        ``base: current`` while the monitor is blind.
+        """
+        records = {center: copy.copy(record) for center, record in self._records.items()}
+        return partial(self._what_if.evaluate, imagined, records, self._judging(now))
+
     # --- evaluation ------------------------------------------------------------------------
 
     @property
@@ -361,22 +377,9 @@ class StatusEngine:
     def _derive_findings(
         self, judging: Judging, picture: Picture, elements: list[FailedElement]
     ) -> list[Finding]:
-        def what_if(live: Collection[str], links: Collection[LinkKey]) -> dict[str, Status]:
-            return counterfactual_statuses(
-                self._index, self._records, judging, picture, live, links
-            )
-
-        live_nationals = {
-            picture.partition[c]
-            for c in self._index.nationals
-            if c in picture.live and c in picture.partition
-        }
-        graph = Reach(
-            reach=frozenset(picture.resilience.reach),
-            component=picture.partition,
-            national_components=live_nationals,
+        return picture_findings(
+            self._index, self._records, judging, picture, elements, self._circumstances
         )
-        return derive_findings(picture.status, elements, what_if, self._circumstances, graph)
 
     def take_incident_job(self) -> IncidentJob | None:
         """The incident derivation the last evaluation left to run (``defer_incidents``)."""

@@ -14,8 +14,11 @@ from agents.protocol import Probe
 from monitor.status.evidence import CenterRecord
 from monitor.status.federation import FederationIndex
 from monitor.status.graph import Resilience, components, find_core, resilience
+from monitor.status.incidents import Circumstances, Reach, derive_findings
 from monitor.status.model import (
     USABLE_LINK_STATES,
+    FailedElement,
+    Finding,
     LinkKey,
     LinkState,
     RootCause,
@@ -148,6 +151,33 @@ def counterfactual_statuses(  # noqa: PLR0917 - the incident deriver's one call
     )
     _judge_graph(index, records, j, what_if, explain=False)
     return what_if.status
+
+
+def picture_findings(  # noqa: PLR0917 - one evaluation's whole context
+    index: FederationIndex,
+    records: Mapping[str, CenterRecord],
+    j: Judging,
+    picture: Picture,
+    elements: list[FailedElement],
+    circumstances: Circumstances,
+) -> list[Finding]:
+    """The incidents (DESIGN §9) of ``picture``'s failed ``elements``: each repair is judged by
+    ``counterfactual_statuses`` over the same evidence."""
+
+    def what_if(live: Collection[str], links: Collection[LinkKey]) -> dict[str, Status]:
+        return counterfactual_statuses(index, records, j, picture, live, links)
+
+    live_nationals = {
+        picture.partition[c]
+        for c in index.nationals
+        if c in picture.live and c in picture.partition
+    }
+    graph = Reach(
+        reach=frozenset(picture.resilience.reach),
+        component=picture.partition,
+        national_components=live_nationals,
+    )
+    return derive_findings(picture.status, elements, what_if, circumstances, graph)
 
 
 def _judge_liveness(
