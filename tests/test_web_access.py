@@ -285,6 +285,21 @@ def test_a_write_needs_a_user_listed_as_writer(tmp_path: Path) -> None:
         assert call(faults, method="DELETE", user="operator").json()["active"] == []
 
 
+def test_a_reader_may_ask_a_what_if_but_not_inject_a_fault(tmp_path: Path) -> None:
+    """POST /api/v1/whatif only asks a question (DESIGN §10, §12): a reader gets its answer; the
+    same reader's POST of a fault stays refused."""
+    with protected(tmp_path, {"basic_auth_users": HASHES}, writers=("operator",)) as url:
+        asked = call(url + "/api/v1/whatif", method="POST", body={"down": ["ndc-b"]}, user="viewer")
+        assert asked.status == 200
+        assert asked.json()["scenario"]["down"] == ["ndc-b"]
+        fault = {"fault": "down", "args": ["ndc-b"]}
+        assert (
+            call(url + "/api/v1/demo/faults", method="POST", body=fault, user="viewer").status
+            == 403
+        )
+        assert call(url + "/api/v1/whatif", method="POST", body={"down": []}).status == 401
+
+
 def test_with_certificates_only_nobody_may_write(pki: Path, tmp_path: Path) -> None:
     """Client certificates authenticate reads; a write without a basic-auth writer is 403."""
     web = {

@@ -10,6 +10,7 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -76,7 +77,7 @@ def request_json(
     path: str,
     *,
     method: str = "GET",
-    params: dict[str, str] | None = None,
+    params: Mapping[str, str | Sequence[str]] | None = None,
     body: Any = None,
 ) -> Any:
     """Send a request to ``target``'s URL + ``path`` and decode the JSON answer.
@@ -89,7 +90,7 @@ def request_json(
     base_url = target.url
     url = base_url.rstrip("/") + path
     if params:
-        url += "?" + urllib.parse.urlencode(params)
+        url += "?" + urllib.parse.urlencode(params, doseq=True)
     if not url.startswith(("http://", "https://")):
         raise ApiError(f"--url {base_url!r}: must start with http:// or https://")
     data = None if body is None else json.dumps(body).encode()

@@ -33,13 +33,29 @@ def register(subparsers: Any) -> None:
         help="the center the work comes from (needed with --resource)",
     )
     parser.add_argument("--max-rtt-ms", type=float, metavar="X", help="path RTT at most X ms")
+    parser.add_argument(
+        "--whatif-down",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="ID",
+        help="answer as if these centers had failed (changes nothing; repeatable)",
+    )
+    parser.add_argument(
+        "--whatif-cut",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("A", "B"),
+        help="answer as if the link A--B were cut (changes nothing; repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Query the planner and print tables (or JSON)."""
-    params: dict[str, str] = {}
+    params: dict[str, str | list[str]] = {}
     for key, value in (
         ("resource", args.resource),
         ("min", args.min),
@@ -48,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     ):
         if value is not None:
             params[key] = f"{value:g}" if isinstance(value, float) else str(value)
+    if args.whatif_down:
+        params["whatif_down"] = list(args.whatif_down)
+    if args.whatif_cut:
+        params["whatif_cut"] = [f"{a},{b}" for a, b in args.whatif_cut]
     answer = request_json(endpoint(args), "/api/v1/capacity", params=params)
     if args.json:
         print(json.dumps(answer, indent=2))
@@ -68,6 +88,11 @@ def _amount(resource: str, entry: Any) -> str:
 def render_capacity(answer: Mapping[str, Any], resource: str | None) -> str:
     """Totals by tier (available / total), then the candidates if the query asked for them."""
     lines: list[str] = []
+    imagined = answer.get("whatif")
+    if isinstance(imagined, Mapping):
+        failures = [f"down {c}" for c in imagined.get("down") or ()]
+        failures += [f"cut {a}--{b}" for a, b in imagined.get("cut") or ()]
+        lines.append(f"As if: {', '.join(failures)} (nothing changed for real)")
     by_tier = answer.get("by_tier")
     overall = answer.get("all") or answer.get("overall")
     rows: list[list[str | int | float | None]] = []

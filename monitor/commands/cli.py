@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "monitor.commands.incidents",
     "monitor.commands.links",
     "monitor.commands.capacity",
+    "monitor.commands.whatif",
     "monitor.commands.fault",
 )
 

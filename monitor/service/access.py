@@ -6,8 +6,9 @@
 - With a web config listing ``basic_auth_users``, every request needs one of them (401 with
   ``WWW-Authenticate`` otherwise); with ``client_allowed_sans``, the client certificate must
   name one of them (403).
-- Under a web config, a write (any method but GET, HEAD and OPTIONS) needs a user listed in the
-  aggregator config's ``writers`` (403 otherwise). Without a web config nothing is checked, and
+- Under a web config, a write (any method but GET, HEAD and OPTIONS, except the POSTs that only
+  ask a question: ``/api/v1/whatif``) needs a user listed in the aggregator config's ``writers``
+  (403 otherwise). Without a web config nothing is checked, and
   ``serve`` logs a warning saying so.
 """
 
@@ -31,6 +32,8 @@ from monitor.service.web_config import BCRYPT_HASH, WebConfig
 logger = logging.getLogger(__name__)
 
 READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+READ_ONLY_POSTS: Final = frozenset({"/api/v1/whatif"})
+"""POSTs that only ask a question (the body is the question): readers may send them."""
 CONTENT_SECURITY_POLICY: Final = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'"
@@ -100,6 +103,13 @@ def _bcrypt_matches(password: bytes, hashed: bytes) -> bool:
         return False
 
 
+def _reads(request: web.Request) -> bool:
+    """Whether ``request`` changes nothing (a read, or a question like a what-if)."""
+    if request.method in READ_METHODS:
+        return True
+    return request.method == "POST" and request.path in READ_ONLY_POSTS
+
+
 class Access:
     """The access rules of one aggregator: its web config (or none) and its writers."""
 
@@ -130,7 +140,7 @@ class Access:
                 response = _refusal(401, "authentication required")
                 response.headers[hdrs.WWW_AUTHENTICATE] = REALM
                 return response
-        if request.method not in READ_METHODS and (user is None or user not in self.writers):
+        if not _reads(request) and (user is None or user not in self.writers):
             who = f"user {user!r}" if user is not None else "a request without basic auth"
             return _refusal(
                 403, f"{who} may not change anything: only the writers of the aggregator config may"

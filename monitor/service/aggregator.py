@@ -25,6 +25,7 @@ from monitor.service.ingest import Ingest
 from monitor.service.metrics import AggregatorCollector, EvaluationHistogram
 from monitor.status.engine import EngineSettings, IncidentJob, MaintenanceWindow, StatusEngine
 from monitor.status.model import Finding, LinkEvent, Snapshot, StatusEvent
+from monitor.status.whatif import Scenario, WhatIf
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ DUTY_CYCLE: Final = 0.5
 """At most this share of the event loop's time goes to evaluations: after one that took t, the
 next waits at least t x (1 - share) / share, so ingest keeps up (10,000 retained births after a
 restart would otherwise each trigger a ~100 ms evaluation, and the loop would barely read)."""
+WHATIF_SLOTS: Final = 2
+"""What-ifs computed at once (each in a worker thread); more wait their turn."""
 VALUE_REFRESH_S: Final = 1.0
 """Measured values (heartbeat times, RTTs, capacity) reach the snapshot at least this often."""
 
@@ -100,10 +103,22 @@ class Aggregator:
         self._deriver: asyncio.Task[None] | None = None
         self._incident_job: IncidentJob | None = None
         self._incident_wake = asyncio.Event()
+        self._what_if_slots = asyncio.Semaphore(WHATIF_SLOTS)
         self.bound_port: int | None = None
         """The HTTP port actually listened on (after ``serve`` started)."""
 
     # --- the state others read ---------------------------------------------------------------
+
+    async def what_if(self, imagined: Scenario) -> WhatIf:
+        """``imagined``'s outcome from the evidence as it is now (DESIGN §10), computed in a
+        worker thread; the live state is never touched.
+
+        Raises:
+            ParameterError: ``base: current`` while the monitor is blind.
+        """
+        async with self._what_if_slots:
+            job = self.engine.what_if(imagined, time.time())
+            return await asyncio.to_thread(job)
 
     @property
     def snapshot(self) -> Snapshot:

@@ -37,11 +37,14 @@ from monitor.service.views import (
     link_json,
     nodegraph_json,
     palette_css,
+    scenario_json,
     spof_json,
     topology_json,
+    whatif_json,
 )
 from monitor.status.model import LINK_STATES, SEVERITIES, STATUSES, Incident, Snapshot
 from monitor.status.planner import find_candidates
+from monitor.status.whatif import Scenario, scenario
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ SSE_KEEPALIVE_S: Final = 15.0
 MAX_EVENTS_LIMIT: Final = 100_000
 """The largest ``limit`` of ``/api/v1/events`` and ``/api/v1/incidents``."""
 INCIDENT_STATES: Final = ("open", "resolved", "all")
+WHATIF_FIELDS: Final = ("down", "cut", "repair", "base")
 SSE_EVENT_NAMES: Final = {"center": "status", "link": "link", "incident": "incident"}
 """The SSE ``event:`` name of each event type (``status`` for centers, as before types)."""
 METRICS_WRITE_BYTES: Final = 1 << 16
@@ -95,6 +99,7 @@ def build_app(
     app.router.add_get("/api/v1/incidents/{id}", incident)
     app.router.add_get("/api/v1/events", events)
     app.router.add_get("/api/v1/events/stream", events_stream)
+    app.router.add_post("/api/v1/whatif", whatif)
     if (STATIC_DIR / "index.html").is_file():
         app.router.add_get("/", index)
         # Generated, not a file: resolved before the static directory by its longer prefix.
@@ -331,8 +336,12 @@ async def capacity(request: web.Request) -> web.Response:
                 raise ParameterError(name, "needs resource= as well")
     elif origin is None:
         raise ParameterError("from", "required with resource= (the center the work comes from)")
+    imagined = _capacity_what_if(request)
     snapshot = aggregator.snapshot
+    if imagined is not None:
+        snapshot = (await aggregator.what_if(imagined)).after
     body = capacity_totals_json(snapshot, aggregator.registry)
+    body["whatif"] = None if imagined is None else scenario_json(imagined)
     if resource is not None and origin is not None:
         body["query"] = {
             "resource": resource,
@@ -345,6 +354,55 @@ async def capacity(request: web.Request) -> web.Response:
         )
         body["candidates"] = [candidate_json(c, aggregator.registry, snapshot) for c in found]
     return web.json_response(body)
+
+
+def _capacity_what_if(request: web.Request) -> Scenario | None:
+    """``whatif_down=ID`` and ``whatif_cut=A,B`` (each repeatable): the planner answers as if
+    those failures had happened (DESIGN §10), from the current state."""
+    down = request.query.getall("whatif_down", [])
+    cuts = request.query.getall("whatif_cut", [])
+    if not down and not cuts:
+        return None
+    pairs = []
+    for text in cuts:
+        pair = text.split(",")
+        if len(pair) != 2:
+            raise ParameterError("whatif_cut", f"{text!r} is not a link: give it as A,B")
+        pairs.append(pair)
+    try:
+        return scenario(request.app[AGGREGATOR].engine.index, down=down, cut=pairs)
+    except ParameterError as exc:
+        raise ParameterError(f"whatif_{exc.parameter}", exc.problem) from None
+
+
+async def whatif(request: web.Request) -> web.Response:
+    """What if these centers failed and links were cut (or repaired)? DESIGN §10; read-only."""
+    aggregator = request.app[AGGREGATOR]
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ParameterError("body", 'is not JSON: send an object like {"down": ["id"]}') from None
+    if not isinstance(body, dict):
+        raise ParameterError("body", "must be a JSON object with down, cut, repair, base")
+    for key in body:
+        if key not in WHATIF_FIELDS:
+            raise ParameterError(str(key), f"unknown field; give {', '.join(WHATIF_FIELDS)}")
+    lists = {}
+    for key in ("down", "cut", "repair"):
+        value = body.get(key, [])
+        if not isinstance(value, list):
+            raise ParameterError(key, "must be a list")
+        lists[key] = value
+    base = body.get("base", "current")
+    imagined = scenario(
+        aggregator.engine.index,
+        down=lists["down"],
+        cut=lists["cut"],
+        repair=lists["repair"],
+        base=base if isinstance(base, str) else repr(base),
+    )
+    outcome = await aggregator.what_if(imagined)
+    return web.json_response(whatif_json(outcome, aggregator.registry))
 
 
 async def incidents(request: web.Request) -> web.Response:

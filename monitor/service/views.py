@@ -15,6 +15,7 @@ from monitor.service.events import Event
 from monitor.status.capacity import ResourceTotal, capacity_totals
 from monitor.status.model import (
     CenterView,
+    Finding,
     Incident,
     LinkEvent,
     LinkView,
@@ -25,6 +26,7 @@ from monitor.status.model import (
 )
 from monitor.status.palette import LINK_COLOURS, STATUS_COLOURS, STATUS_TEXT_COLOURS
 from monitor.status.planner import Candidate
+from monitor.status.whatif import Scenario, WhatIf
 
 Json = dict[str, Any]
 
@@ -296,11 +298,21 @@ def event_json(event: Event) -> Json:
 
 def incident_json(incident: Incident) -> Json:
     """One incident (DESIGN §9): what failed, who suffers, what it costs, and its lifecycle."""
-    finding = incident.finding
-    impact = finding.impact
     return {
         "id": incident.id,
         "state": incident.state,
+        **finding_json(incident.finding),
+        "opened_at": incident.opened_at,
+        "updated_at": incident.updated_at,
+        "resolved_at": incident.resolved_at,
+        "flaps": incident.flaps,
+    }
+
+
+def finding_json(finding: Finding) -> Json:
+    """What an incident is, without its identity and lifecycle (also a what-if's incidents)."""
+    impact = finding.impact
+    return {
         "kind": finding.kind,
         "severity": finding.severity,
         "tier": finding.tier,
@@ -319,10 +331,65 @@ def incident_json(incident: Incident) -> Json:
             "capacity_unreachable": dict(impact.capacity_unreachable),
             "capacity_at_risk": dict(impact.capacity_at_risk),
         },
-        "opened_at": incident.opened_at,
-        "updated_at": incident.updated_at,
-        "resolved_at": incident.resolved_at,
-        "flaps": incident.flaps,
+    }
+
+
+def scenario_json(imagined: Scenario) -> Json:
+    """A what-if's question, as the API takes it."""
+    return {
+        "base": imagined.base,
+        "down": list(imagined.down),
+        "cut": [[a, b] for a, b in imagined.cut],
+        "repair": [e.ids[0] if e.kind == "center" else list(e.ids) for e in imagined.repair],
+    }
+
+
+def whatif_json(outcome: WhatIf, registry: Registry) -> Json:
+    """A what-if's answer (DESIGN §10): what would change, the incidents that would exist, the
+    connected ratios and the capacity before and after. Nothing of it is live."""
+    before, after = outcome.before, outcome.after
+    specs = registry.centers_by_id
+    capacity_before = capacity_totals(before, registry, ())
+    capacity_after = capacity_totals(after, registry, ())
+    return {
+        "evaluated_at": outcome.evaluated_at,
+        "scenario": scenario_json(outcome.scenario),
+        "changes": [
+            {
+                "center": change.center,
+                "tier": specs[change.center].tier,
+                "region": specs[change.center].region,
+                "from": change.before,
+                "to": change.after,
+                "why": change.why,
+            }
+            for change in outcome.changes
+        ],
+        "link_changes": [
+            {"a": change.key[0], "b": change.key[1], "from": change.before, "to": change.after}
+            for change in outcome.link_changes
+        ],
+        "incidents": [
+            {**finding_json(finding), "new": outcome.is_new(finding)}
+            for finding in outcome.incidents
+        ],
+        "lost_core": list(outcome.lost_core),
+        "connected_ratio": {
+            "before": dict(before.connected_ratio),
+            "after": dict(after.connected_ratio),
+        },
+        "status_counts": {
+            "before": dict(before.status_counts),
+            "after": dict(after.status_counts),
+        },
+        "capacity": {
+            "unreachable": dict(outcome.capacity_unreachable),
+            "regained": dict(outcome.capacity_regained),
+            "before": _resource_totals(capacity_before.overall),
+            "after": _resource_totals(capacity_after.overall),
+        },
+        "centers": {center: view.status for center, view in after.centers.items()},
+        "links": {f"{a}--{b}": view.state for (a, b), view in after.links.items()},
     }
 
 
