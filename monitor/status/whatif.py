@@ -116,7 +116,7 @@ def _link(index: FederationIndex, parameter: str, pair: object) -> LinkKey:
         raise ParameterError(parameter, f"{a}--{b} is a self-link: a link joins two centers")
     key = link_key(a, b)
     if key not in index.link_by_key:
-        raise ParameterError(parameter, f"{key[0]}--{key[1]} is not a registered link")
+        raise ParameterError(parameter, f"{a}--{b} is not a registered link")
     return key
 
 
