@@ -24,6 +24,7 @@ from monitor.service.exposition import ExpositionCache
 from monitor.service.ingest import Ingest
 from monitor.service.metrics import AggregatorCollector, EvaluationHistogram
 from monitor.status.engine import EngineSettings, IncidentJob, MaintenanceWindow, StatusEngine
+from monitor.status.evidence import CenterRecord
 from monitor.status.model import Finding, LinkEvent, Snapshot, StatusEvent
 from monitor.status.whatif import Scenario, WhatIf
 
@@ -37,6 +38,8 @@ next waits at least t x (1 - share) / share, so ingest keeps up (10,000 retained
 restart would otherwise each trigger a ~100 ms evaluation, and the loop would barely read)."""
 WHATIF_SLOTS: Final = 2
 """What-ifs computed at once (each in a worker thread); more wait their turn."""
+WHATIF_COPY_CHUNK: Final = 1000
+"""Evidence records copied per turn of the event loop for a what-if (~2 ms)."""
 VALUE_REFRESH_S: Final = 1.0
 """Measured values (heartbeat times, RTTs, capacity) reach the snapshot at least this often."""
 
@@ -117,7 +120,11 @@ class Aggregator:
             ParameterError: ``base: current`` while the monitor is blind.
         """
         async with self._what_if_slots:
-            job = self.engine.what_if(imagined, time.time())
+            evidence: dict[str, CenterRecord] = {}
+            for part in self.engine.copy_evidence(WHATIF_COPY_CHUNK):
+                evidence.update(part)
+                await asyncio.sleep(0)  # let ingest run between chunks
+            job = self.engine.what_if(imagined, time.time(), evidence)
             return await asyncio.to_thread(job)
 
     @property
