@@ -24,9 +24,11 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass
 from typing import Final
 
+import msgspec
+
 from agents.errors import DcmonError, ParameterError
 from agents.protocol import RESOURCES
-from monitor.registry import Registry
+from monitor.registry import LinkSpec, Registry
 from monitor.status.federation import FederationIndex
 from monitor.status.graph import Adjacency, components, find_core, resilience
 from monitor.status.model import FailedElement, LinkKey, link_key
@@ -36,6 +38,8 @@ Progress = Callable[[float], None]
 IsCancelled = Callable[[], bool]
 """Polled often; when it returns True the computation raises ``Cancelled``."""
 
+SUGGESTED_LINK_GBPS: Final = 1.0
+"""Nominal bandwidth of a link that does not exist yet (it plays no part in the analysis)."""
 SHARE_MARGIN: Final = 1e-9
 """Slack when comparing running sums of capacity shares with the exact figures."""
 _POLL_EVERY: Final = 512
@@ -96,6 +100,16 @@ class HealthyFederation:
             rival=max(groups.values(), default=0),
         )
 
+    def with_links(self, keys: Iterable[LinkKey]) -> HealthyFederation:
+        """The same federation with new links (``role="suggested"``) between registered
+        centers, e.g. to judge a suggestion."""
+        extra = tuple(
+            LinkSpec(a=a, b=b, bandwidth_gbps=SUGGESTED_LINK_GBPS, role="suggested")
+            for a, b in keys
+        )
+        registry = msgspec.structs.replace(self.registry, links=self.registry.links + extra)
+        return HealthyFederation.of(registry, self.capacity)
+
     def elements(self) -> tuple[FailedElement, ...]:
         """Every center (registry order), then every link (registry order), as failures."""
         centers = tuple(FailedElement("center", (c,)) for c in self.index.ids)
@@ -150,7 +164,7 @@ def rank_key(found: Damage) -> tuple[int, float, int, str]:
     return (-len(found.lost_core), -found.capacity_share, -len(found.lost_redundancy), found.label)
 
 
-def _without(adjacency: Adjacency, down: Collection[str], cut: Collection[LinkKey]) -> Adjacency:
+def without(adjacency: Adjacency, down: Collection[str], cut: Collection[LinkKey]) -> Adjacency:
     """``adjacency`` minus the ``down`` centers and the ``cut`` links (the rest is shared)."""
     out = dict(adjacency)
     touched = {peer for center in down for peer in adjacency.get(center, ())}
@@ -196,7 +210,7 @@ def damage(fed: HealthyFederation, elements: Iterable[FailedElement]) -> Damage:
     down = {e.ids[0] for e in chosen if e.kind == "center"}
     cut = {(e.ids[0], e.ids[1]) for e in chosen if e.kind == "link"}
     index = fed.index
-    adjacency = _without(index.neighbours, down, cut)
+    adjacency = without(index.neighbours, down, cut)
     alive = [c for c in index.ids if c not in down]
     core = find_core([n for n in index.nationals if n not in down], components(alive, adjacency))
     after = resilience(core, adjacency)
@@ -369,7 +383,7 @@ class _Search:
 
     def run_pass(self, down: Collection[str], cut: Collection[LinkKey], root: str) -> _Pass:
         """Who each further center or link would cut off ``root`` in the damaged federation."""
-        adjacency = _without(self.fed.index.neighbours, down, cut)
+        adjacency = without(self.fed.index.neighbours, down, cut)
         found = resilience((root,), adjacency)
         cutting: dict[FailedElement, list[str]] = {
             FailedElement("center", (c,)): lost for c, lost in found.cut_centers.items()
