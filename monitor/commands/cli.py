@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "monitor.commands.links",
     "monitor.commands.capacity",
     "monitor.commands.whatif",
+    "monitor.commands.resilience",
     "monitor.commands.fault",
 )
 

@@ -23,6 +23,7 @@ from monitor.service.events import EventLog, concerned_centers, snapshot_events
 from monitor.service.exposition import ExpositionCache
 from monitor.service.ingest import Ingest
 from monitor.service.metrics import AggregatorCollector, EvaluationHistogram
+from monitor.service.planning import PlanningJobs
 from monitor.status.engine import EngineSettings, IncidentJob, MaintenanceWindow, StatusEngine
 from monitor.status.evidence import CenterRecord
 from monitor.status.model import Finding, LinkEvent, Snapshot, StatusEvent
@@ -107,6 +108,8 @@ class Aggregator:
         self._incident_job: IncidentJob | None = None
         self._incident_wake = asyncio.Event()
         self._what_if_slots = asyncio.Semaphore(WHATIF_SLOTS)
+        self.planning = PlanningJobs(registry, lambda: self._snapshot)
+        """Resilience rankings and link suggestions (worker threads, cached)."""
         self.bound_port: int | None = None
         """The HTTP port actually listened on (after ``serve`` started)."""
 
@@ -316,6 +319,7 @@ class Aggregator:
             async with self.ingest:
                 yield self
         finally:
+            await self.planning.close()
             # asyncio.wait_for in Python 3.11 can swallow a cancel: insist until it ends.
             await cancel_and_wait({self._evaluator, self._deriver})
             self._deriver = None

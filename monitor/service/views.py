@@ -13,8 +13,10 @@ from agents.protocol import RESOURCES, Resource
 from monitor.registry import CenterSpec, LinkSpec, Registry
 from monitor.service.events import Event
 from monitor.status.capacity import ResourceTotal, capacity_totals
+from monitor.status.failures import Damage, Ranking
 from monitor.status.model import (
     CenterView,
+    FailedElement,
     Finding,
     Incident,
     LinkEvent,
@@ -26,6 +28,7 @@ from monitor.status.model import (
 )
 from monitor.status.palette import LINK_COLOURS, STATUS_COLOURS, STATUS_TEXT_COLOURS
 from monitor.status.planner import Candidate
+from monitor.status.suggestions import FailureFix, RedundancyFix, Suggestion
 from monitor.status.whatif import Scenario, WhatIf
 
 Json = dict[str, Any]
@@ -435,4 +438,66 @@ def candidate_json(candidate: Candidate, registry: Registry, snapshot: Snapshot)
         "path_rtt_ms": candidate.path_rtt_s * 1000,
         "rtt_estimated": candidate.rtt_estimated,
         "bottleneck_gbps": candidate.bottleneck_bandwidth_gbps,
+    }
+
+
+def element_json(element: FailedElement) -> Json:
+    """A failed element: ``{"kind": "center", "id": …}`` or ``{"kind": "link", "a": …, "b": …}``."""
+    if element.kind == "link":
+        return {"kind": "link", "a": element.ids[0], "b": element.ids[1]}
+    return {"kind": element.kind, "id": element.ids[0]}
+
+
+def damage_json(rank: int, damage: Damage) -> Json:
+    """One ranked failure: what it is and what it would do to the healthy federation."""
+    return {
+        "rank": rank,
+        "label": damage.label,
+        "elements": [element_json(e) for e in damage.elements],
+        "lost_core": len(damage.lost_core),
+        "lost_core_centers": list(damage.lost_core),
+        "lost_core_by_tier": dict(damage.lost_core_by_tier),
+        "capacity_unreachable": dict(damage.capacity_unreachable),
+        "capacity_share": damage.capacity_share,
+        "lost_redundancy": len(damage.lost_redundancy),
+        "lost_redundancy_centers": list(damage.lost_redundancy),
+    }
+
+
+def ranking_json(ranking: Ranking, limit: int) -> Json:
+    """The ``limit`` worst failures of a ranking, worst first."""
+    return {
+        "k": ranking.k,
+        "evaluated": ranking.evaluated,
+        "failures": [damage_json(i, d) for i, d in enumerate(ranking.failures[:limit], 1)],
+    }
+
+
+def _fix_json(fix: RedundancyFix | FailureFix) -> Json:
+    if isinstance(fix, RedundancyFix):
+        return {
+            "kind": "redundancy",
+            "center": fix.center,
+            "single_point": "--".join(fix.single_point),
+        }
+    return {
+        "kind": "double_failure",
+        "failure": fix.label,
+        "elements": [element_json(e) for e in fix.elements],
+        "lost_core_before": fix.lost_core_before,
+        "lost_core_after": fix.lost_core_after,
+        "regained": list(fix.regained),
+        "capacity_share_before": fix.capacity_share_before,
+        "capacity_share_after": fix.capacity_share_after,
+    }
+
+
+def suggestion_json(rank: int, suggestion: Suggestion) -> Json:
+    """One suggested link and what it would fix (each assumes the ones before it are built)."""
+    return {
+        "rank": rank,
+        "a": suggestion.a,
+        "b": suggestion.b,
+        "distance_km": round(suggestion.distance_km, 1),
+        "fixes": [_fix_json(f) for f in suggestion.fixes],
     }
