@@ -1,7 +1,7 @@
 """The runbook (docs/runbook.md) as a dashboard: one text panel per alert, so that every alert's
 ``runbook_url`` opens its section under the one base URL that also serves the dashboards.
 
-An alert links ``<base>/d/dcmon-runbook/dcmon-runbook?viewPanel=<id>``: Grafana 10 to 12 open
+An alert links ``<base>/d/dcmon-runbook?viewPanel=<id>``: Grafana 10 to 12 open
 that panel alone (a numeric id is the legacy form Grafana 11's scenes still accept).
 """
 
@@ -18,7 +18,7 @@ from scripts.dashboards.panels import dashboard
 
 UID = "dcmon-runbook"
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
-URL_PATH = f"/d/{UID}/{UID}?viewPanel="
+URL_PATH = f"/d/{UID}?viewPanel="
 
 
 @dataclass(frozen=True)
