@@ -320,10 +320,17 @@ def test_compose_installs_the_infinity_plugin_the_dashboards_need() -> None:
     """Grafana in compose preinstalls the Infinity datasource plugin."""
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
     environment = compose["services"]["grafana"]["environment"]
-    plugins = environment.get("GF_PLUGINS_PREINSTALL_SYNC", "") + environment.get(
-        "GF_INSTALL_PLUGINS", ""
-    )
+    settings = ("GF_INSTALL_PLUGINS", "GF_PLUGINS_PREINSTALL", "GF_PLUGINS_PREINSTALL_SYNC")
+    plugins = ",".join(environment.get(setting, "") for setting in settings).split(",")
     assert INFINITY_TYPE in plugins
+
+
+def test_grafanas_root_url_is_the_base_url_alerts_link_to() -> None:
+    """Compose's Grafana serves at the base URL (external label dcmon_url) of every alert link."""
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
+    config = yaml.safe_load((REPO / "config/prometheus/prometheus.yml").read_text("utf-8"))
+    root = compose["services"]["grafana"]["environment"]["GF_SERVER_ROOT_URL"]
+    assert root == config["global"]["external_labels"]["dcmon_url"]
 
 
 def test_the_center_detail_dashboard_is_templated_by_center() -> None:
