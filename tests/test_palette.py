@@ -32,7 +32,7 @@ from monitor.status.palette import (
     STATUS_TEXT_COLOURS,
     WHITE,
 )
-from scripts.build_dashboards import LINK_STATE_CODES, SEVERITY_COLOURS
+from scripts.dashboards.colours import LINK_STATE_CODES, SEVERITY_COLOURS
 from tests.aggregator_harness import (
     SMALL_TOPOLOGY,
     LiveAggregator,
@@ -166,6 +166,9 @@ def test_dashboards_colour_statuses_and_link_states_with_the_palette() -> None:
                 elif key in SEVERITY_COLOURS:  # incident severities, in status colours
                     assert mapping["color"] == SEVERITY_COLOURS[key], (path.name, key)
                     assert mapping["color"] in status_colours.values(), (path.name, key)
+                elif key in LINK_COLOURS:  # link states by name (the map's edges)
+                    assert mapping["color"] == LINK_COLOURS[key], (path.name, key)  # type: ignore[index]
+                    seen_states.add(key)
                 else:
                     state = LINK_STATE_CODES[int(key)]
                     assert mapping == {

@@ -213,6 +213,9 @@ def nodegraph_json(snapshot: Snapshot, registry: Registry) -> Json:
             "detail__tier": spec.tier,
             "detail__region": spec.region,
             "detail__why": view.why,
+            # The geomap's network layer places each node at these (the map of the overview).
+            "detail__latitude": spec.location.lat,
+            "detail__longitude": spec.location.lon,
         }
         node.update(dict.fromkeys(ARC_FIELDS, 0.0))
         node[_ARCS[status]] = 1.0
