@@ -123,6 +123,11 @@ class PlanningJobs:
         job.state, job.progress = "done", 1.0
         logger.info("resilience job %s done in %.2f s", job.name, time.perf_counter() - started)
 
+    def state(self, name: str) -> JobState | None:
+        """The state of the job ``name`` (``k1``, ``k2``, ``suggest5``…), None if never asked."""
+        job = self._jobs.get(name)
+        return None if job is None else job.state
+
     def cancel(self, name: str) -> Job[object] | None:
         """Ask a running job to stop (it notices within milliseconds); None if there is none."""
         job = self._jobs.get(name)
