@@ -9,6 +9,7 @@ const FETCH_TIMEOUT_MS = 5000;
 const STALE_AFTER_S = 6;        // no good answer for this long: the page says it is stale
 const MAX_EVENTS = 200;
 const GROUP_WINDOW_S = 60;      // transitions from/to unknown this close together share one line
+const LINK_BURST_S = 5;         // so do link changes this close together
 const SVG_NS = "http://www.w3.org/2000/svg";
 const PX_PER_DEGREE = 60;
 const MARKER_GAP = 2.5;         // map units kept free between two markers
@@ -784,18 +785,24 @@ function wireWhatIf() {
 
 // --- events ------------------------------------------------------------------------------------
 
-// Transitions from or to unknown (start-up, a blind spell) come by the dozen: one line each.
-function groupable(event) {
-  return (event.type === "center" || event.type === "link") && (event.old === "unknown" || event.new === "unknown");
+// Transitions from or to unknown (start-up, a blind spell) come by the dozen, and so do the link
+// changes of one failure (a hub's 25 links): each such burst is one line, expandable.
+function burst(event) {
+  if ((event.type === "center" || event.type === "link") && (event.old === "unknown" || event.new === "unknown")) {
+    return { key: "unknown", window: GROUP_WINDOW_S };
+  }
+  if (event.type === "link") return { key: "link", window: LINK_BURST_S };
+  return null;
 }
 
 function addEvent(event) {
   const top = page.events[0];
-  if (groupable(event) && top && top.group && event.at - top.last <= GROUP_WINDOW_S) {
+  const kind = burst(event);
+  if (kind && top && top.group && top.key === kind.key && event.at - top.last <= kind.window) {
     top.events.push(event);
     top.last = event.at;
-  } else if (groupable(event)) {
-    page.events.unshift({ group: true, events: [event], first: event.at, last: event.at });
+  } else if (kind) {
+    page.events.unshift({ group: true, key: kind.key, events: [event], first: event.at, last: event.at });
   } else {
     page.events.unshift({ group: false, event });
   }
@@ -814,12 +821,14 @@ function transitionCounts(events, type) {
 function stateOf(type, value) { return type === "center" ? pill(value) : linkChip(value); }
 
 function eventItem(entry) {
+  if (entry.group && entry.events.length === 1) return eventItem({ group: false, event: entry.events[0] });
   if (entry.group) {
     const centers = entry.events.filter(e => e.type === "center"), links = entry.events.filter(e => e.type === "link");
     const summary = el("summary", {}, el("time", {}, clock(entry.last)));
     for (const [type, list, noun] of [["center", centers, "center"], ["link", links, "link"]]) {
       if (!list.length) continue;
-      summary.append(el("strong", {}, `${list.length} ${noun}${list.length === 1 ? "" : "s"}`), " ");
+      const n = new Set(list.map(e => (type === "center" ? e.center : `${e.a}--${e.b}`))).size;
+      summary.append(el("strong", {}, `${n} ${noun}${n === 1 ? "" : "s"}`), " ");
       for (const t of transitionCounts(entry.events, type)) summary.append(stateOf(type, t.old), " → ", stateOf(type, t.new), ` ×${t.n} `);
     }
     const details = el("details", {}, summary, el("ul", { class: "plain" }, ...entry.events.map(e =>
