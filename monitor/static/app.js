@@ -483,6 +483,12 @@ function renderLinksNotUp() {
     groups.get(key).links.push(link);
   }
   const total = [...groups.values()].reduce((n, g) => n + g.links.length, 0);
+  if (page.blind && !total) {
+    box.replaceChildren(el("p", { class: "unknown-value" }, "link states unknown while the monitor is blind"));
+    document.getElementById("link-count").textContent = "";
+    document.getElementById("all-links-up").hidden = true;
+    return;
+  }
   box.replaceChildren(...[...groups.entries()].map(([key, group]) => {
     const details = el("details", { class: "members", "data-group": key },
       el("summary", {}, `${group.links.length} — ${group.title}`),
