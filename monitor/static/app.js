@@ -838,7 +838,8 @@ function eventItem(entry) {
       for (const t of transitionCounts(entry.events, type)) summary.append(stateOf(type, t.old), " → ", stateOf(type, t.new), ` ×${t.n} `);
     }
     const details = el("details", {}, summary, el("ul", { class: "plain" }, ...entry.events.map(e =>
-      el("li", {}, e.type === "center" ? e.center : `${e.a} — ${e.b}`, " ", stateOf(e.type, e.old), " → ", stateOf(e.type, e.new)))));
+      el("li", e.type === "center" ? { "data-center": e.center, "data-status": e.new } : { "data-link": `${e.a}--${e.b}`, "data-state": e.new },
+        e.type === "center" ? e.center : `${e.a} — ${e.b}`, " ", stateOf(e.type, e.old), " → ", stateOf(e.type, e.new)))));
     return el("li", { class: "group", "data-group": String(entry.events.length) }, details);
   }
   const e = entry.event;
