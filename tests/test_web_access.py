@@ -655,7 +655,7 @@ def test_the_status_page_works_in_chromium_over_https_with_basic_auth_under_its_
             )
             assert page.locator("#map [data-center]").count() == 4
             swatches = page.eval_on_selector_all(
-                ".legend .swatch", "els => els.map(e => getComputedStyle(e).backgroundColor)"
+                "[data-legend-status]", "els => els.map(e => getComputedStyle(e).fill)"
             )
             assert swatches[0] == css_rgb(STATUS_COLOURS["connected"])
             assert page.evaluate("window.__violations") == []

@@ -26,7 +26,7 @@ from monitor.status.model import (
     Snapshot,
     StatusEvent,
 )
-from monitor.status.palette import LINK_COLOURS, STATUS_COLOURS, STATUS_TEXT_COLOURS
+from monitor.status.palette import LINK_COLOURS, STATUS_COLOURS, STATUS_MARKS, STATUS_TEXT_COLOURS
 from monitor.status.planner import Candidate
 from monitor.status.suggestions import FailureFix, RedundancyFix, Suggestion
 from monitor.status.whatif import Scenario, WhatIf
@@ -241,17 +241,26 @@ def nodegraph_json(snapshot: Snapshot, registry: Registry) -> Json:
 
 
 def palette_css() -> str:
-    """The status palette as CSS custom properties: ``--status-down``, ``--status-down-text``, ...
+    """The status palette as CSS custom properties: ``--status-down``, ``--status-down-text``,
+    ``--status-down-mark`` (a CSS string), ..., ``--link-up``, ...
 
-    The status page links it before its own stylesheet, which uses only these properties.
+    The status page links it before its own stylesheet, which uses only these properties; its
+    script reads the statuses and link states from them too.
     """
     lines = ["/* dcmon status palette, generated from monitor/status/palette.py */", ":root {"]
     for status, colour in STATUS_COLOURS.items():
         lines.append(f"  --status-{status}: {colour};")
         lines.append(f"  --status-{status}-text: {STATUS_TEXT_COLOURS[status]};")
+        lines.append(f"  --status-{status}-mark: {_css_string(STATUS_MARKS[status])};")
     lines.extend(f"  --link-{state}: {colour};" for state, colour in LINK_COLOURS.items())
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _css_string(text: str) -> str:
+    """``text`` as an ASCII CSS string: every non-ASCII character escaped (``"\\d7 "``)."""
+    escaped = "".join(c if c.isascii() and c not in '"\\' else f"\\{ord(c):x} " for c in text)
+    return f'"{escaped}"'
 
 
 def spof_json(snapshot: Snapshot) -> Json:
