@@ -56,6 +56,12 @@ class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     events_buffer: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1000
     web_config: str | None = None
     writers: tuple[str, ...] = ()
+    state_store: str | None = None
+    """The SQLite file of the history (DESIGN §11); none: kept in memory for the run."""
+    store_retention_days: Annotated[float, msgspec.Meta(gt=0)] = 400.0
+    """How long time per status, incidents and their changes are kept."""
+    store_transitions_retention_days: Annotated[float, msgspec.Meta(gt=0)] = 35.0
+    """How long raw center and link transitions are kept."""
 
     def summary(self) -> str:
         """One line describing the instance."""

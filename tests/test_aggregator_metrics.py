@@ -501,6 +501,7 @@ async def test_metrics_pass_promtool_check_metrics(tmp_path: Path) -> None:
         "dcmon_federation_connected_ratio",
         "dcmon_federation_partitions",
         "dcmon_broker_connected",
+        "dcmon_store_healthy",
         "dcmon_messages_received_total",
         "dcmon_messages_rejected_total",
         "dcmon_evaluation_duration_seconds",

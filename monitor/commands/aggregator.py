@@ -51,6 +51,17 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--heartbeat-misses", type=int, metavar="N")
     parser.add_argument("--default-heartbeat-interval", type=float, metavar="S")
     parser.add_argument("--probe-fresh", type=float, metavar="S")
+    parser.add_argument(
+        "--state-store",
+        metavar="PATH",
+        help="SQLite file keeping incidents, transitions and time per status across restarts",
+    )
+    parser.add_argument(
+        "--store-retention-days",
+        type=float,
+        metavar="DAYS",
+        help="how long the state store keeps time per status and incidents (400)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -73,6 +84,8 @@ def config_from_args(args: argparse.Namespace) -> AggregatorConfig:
         ("heartbeat_misses", "heartbeat_misses"),
         ("default_heartbeat_interval", "default_heartbeat_interval_s"),
         ("probe_fresh", "probe_fresh_s"),
+        ("state_store", "state_store"),
+        ("store_retention_days", "store_retention_days"),
     ):
         value = getattr(args, flag)
         if value is not None:
@@ -93,6 +106,8 @@ def config_from_args(args: argparse.Namespace) -> AggregatorConfig:
     ):
         if field in changes and not changes[field] > 0:
             raise ConfigError(flag, "", "must be a positive number of seconds")
+    if "store_retention_days" in changes and not changes["store_retention_days"] > 0:
+        raise ConfigError("--store-retention-days", "", "must be a positive number of days")
     # Name the flag, not the merged config, when a flag is what is wrong.
     if args.broker is not None:
         parse_broker_url(args.broker, source="--broker")
@@ -128,13 +143,14 @@ async def _serve_until_stopped(config: AggregatorConfig, registry: Registry) -> 
     aggregator = Aggregator(config, registry)
     host, port = config.listen_address()
     logger.info(
-        "aggregator %s: %d centers, %d links; broker %s; HTTP on %s:%d",
+        "aggregator %s: %d centers, %d links; broker %s; HTTP on %s:%d; state store %s",
         config.instance,
         len(registry.centers),
         len(registry.links),
         aggregator.ingest.address.url,
         host,
         port,
+        config.state_store or "in memory (no state_store configured)",
     )
     stop = asyncio.Event()
     with stop_on_signals(stop):

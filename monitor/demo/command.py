@@ -12,7 +12,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, Final
 
 from agents.broker import parse_broker_url
@@ -82,9 +84,12 @@ def run(args: argparse.Namespace) -> int:
         print("dcmon demo: stopped (broker, aggregator and simulated agents)", flush=True)
 
 
-def demo_config(broker_url: str, host: str, port: int, topology: str) -> AggregatorConfig:
+def demo_config(
+    broker_url: str, host: str, port: int, topology: str, state_store: str | None = None
+) -> AggregatorConfig:
     """The aggregator's settings in the demo: short intervals, so all is seen within seconds."""
     return AggregatorConfig(
+        state_store=state_store,
         instance="demo",
         broker=broker_url,
         topology=topology,
@@ -103,11 +108,28 @@ async def _run(
     seed: int | None,
     topology: str,
 ) -> int:
+    # A real state store in a temporary file (deleted at exit): reports work as in production.
+    history = tempfile.TemporaryDirectory(prefix="dcmon-demo-")
+    with history:
+        return await _run_with_store(
+            registry, broker, listen, seed=seed, topology=topology, store=history.name
+        )
+
+
+async def _run_with_store(
+    registry: Registry,
+    broker: DemoBroker,
+    listen: tuple[str, int],
+    *,
+    seed: int | None,
+    topology: str,
+    store: str,
+) -> int:
     host, port = listen
     from monitor.service.aggregator import Aggregator
     from monitor.service.serve import serve
 
-    config = demo_config(broker.url, host, port, topology)
+    config = demo_config(broker.url, host, port, topology, str(Path(store) / "state.db"))
     aggregator = Aggregator(config, registry)
     simulator = Simulator(registry, parse_broker_url(broker.url), DEMO_TIMING, seed=seed)
     stop = asyncio.Event()
@@ -168,6 +190,7 @@ def _print_banner(base: str, registry: Registry) -> None:
         f"  metrics       {base}/metrics\n"
         f"  API           {base}/api/v1/centers   (OpenAPI: {base}/openapi.json)\n"
         f"  faults        {base}/api/v1/demo/faults\n"
+        f"  report        dcmon report --url {base} --from -1h --format html -o report.html\n"
         f"  try           dcmon fault down {example} --url {base}\n"
         f"                dcmon status --url {base}\n"
         f"                dcmon fault heal --url {base}\n"

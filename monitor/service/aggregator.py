@@ -24,6 +24,7 @@ from monitor.service.exposition import ExpositionCache
 from monitor.service.ingest import Ingest
 from monitor.service.metrics import AggregatorCollector, EvaluationHistogram
 from monitor.service.planning import PlanningJobs
+from monitor.service.store import Retention, Store
 from monitor.status.engine import EngineSettings, IncidentJob, MaintenanceWindow, StatusEngine
 from monitor.status.evidence import CenterRecord
 from monitor.status.model import Finding, LinkEvent, Snapshot, StatusEvent
@@ -88,6 +89,11 @@ class Aggregator:
         self.started_at = time.time()
         self.engine = StatusEngine(registry, engine_settings(config), started_at=self.started_at)
         self.events = EventLog(config.events_buffer)
+        self.store = Store(
+            config.state_store,
+            Retention(config.store_retention_days, config.store_transitions_retention_days),
+        )
+        """The history (DESIGN §11), written in a thread of its own."""
         self.evaluation_durations = EvaluationHistogram()
         self.evaluations = 0
         self._evaluated_at = 0.0
@@ -162,6 +168,11 @@ class Aggregator:
         return not snapshot.blind and snapshot.status_counts.get("unknown", 0) > 0
 
     @property
+    def store_healthy(self) -> bool:
+        """Whether the history reaches its store (``dcmon_store_healthy``)."""
+        return self.store.healthy
+
+    @property
     def received(self) -> Mapping[str, int]:
         """Messages received, by kind."""
         return self.ingest.counters.received
@@ -231,6 +242,7 @@ class Aggregator:
         """Make ``snapshot`` the current one: publish its events, re-render the metrics."""
         self._snapshot = snapshot
         self._publish(snapshot)
+        self.store.record(snapshot)
         self.exposition.refresh()
 
     def _apply_incidents(self, job: IncidentJob, findings: list[Finding]) -> None:
@@ -307,6 +319,14 @@ class Aggregator:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Aggregator]:
         """Run ingest and the evaluation loop while the context is open."""
+        restored = await self.store.start()
+        if restored.open or restored.resolved:
+            logger.info(
+                "continuing %d open incident(s) from the state store (next id inc-%d)",
+                len(restored.open),
+                restored.next_number,
+            )
+        self.engine.restore_incidents(restored.open, restored.resolved, restored.next_number)
         # Blind until the first connection: a broker never reached is no evidence of anything
         # (the grace period starts when it is reached).
         self.engine.broker_lost(time.time())
@@ -324,4 +344,5 @@ class Aggregator:
             await cancel_and_wait({self._evaluator, self._deriver})
             self._deriver = None
             self.events.close()
+            await self.store.close()
             await self.exposition.close()

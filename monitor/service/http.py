@@ -12,7 +12,9 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Final, TypeVar
@@ -26,6 +28,8 @@ from monitor.registry import TIERS
 from monitor.service.aggregator import Aggregator
 from monitor.service.events import EVENT_TYPES, Event, EventLog, event_type
 from monitor.service.planning import MAX_SUGGESTED, RANKED, Job, settle
+from monitor.service.report import Period, Scope, build_report, parse_instant
+from monitor.service.store.queries import incident_by_id, resolved_incidents
 from monitor.service.views import (
     Json,
     candidate_json,
@@ -106,6 +110,7 @@ def build_app(
     app.router.add_get("/api/v1/capacity", capacity)
     app.router.add_get("/api/v1/incidents", incidents)
     app.router.add_get("/api/v1/incidents/{id}", incident)
+    app.router.add_get("/api/v1/report", report)
     app.router.add_get("/api/v1/events", events)
     app.router.add_get("/api/v1/events/stream", events_stream)
     app.router.add_post("/api/v1/whatif", whatif)
@@ -492,7 +497,8 @@ async def incidents(request: web.Request) -> web.Response:
         raise ParameterError("until", f"{until:g} is before since={since:g}")
     severity = _choice(request, "severity", SEVERITIES)
     limit = _limit(request)
-    snapshot = request.app[AGGREGATOR].snapshot
+    aggregator = request.app[AGGREGATOR]
+    snapshot = aggregator.snapshot
     found = [
         i
         for i in _incidents_in(snapshot, state)
@@ -500,6 +506,13 @@ async def incidents(request: web.Request) -> web.Response:
         and (until is None or i.opened_at <= until)
         and (since is None or i.resolved_at is None or i.resolved_at >= since)
     ]
+    if since is not None and state != "open":
+        # Beyond the resolved incidents kept in memory: the store has the rest of the history.
+        known = {i.id for i in found} | set(snapshot.incidents)
+        stored = await aggregator.store.read(
+            partial(resolved_incidents, since=since, until=until, severity=severity)
+        )
+        found.extend(i for i in stored if i.id not in known)
     found.sort(key=lambda i: (i.opened_at, _incident_number(i.id)))
     if limit is not None:
         found = found[-limit:]
@@ -527,10 +540,42 @@ async def incident(request: web.Request) -> web.Response:
     if found is None:
         found = next((i for i in snapshot.resolved_incidents if i.id == incident_id), None)
     if found is None:
-        raise web.HTTPNotFound(
-            reason=f"no incident {incident_id!r} open or among the recently resolved"
+        found = await request.app[AGGREGATOR].store.read(
+            partial(incident_by_id, incident_id=incident_id)
         )
+    if found is None:
+        raise web.HTTPNotFound(reason=f"no incident {incident_id!r} open or in the history")
     return web.json_response({**header(snapshot), "incident": incident_json(found)})
+
+
+async def report(request: web.Request) -> web.Response:
+    """The availability report of [``from``, ``to``] (DESIGN §11), optionally of one ``tier``
+    and/or ``region``: connected-time ratios against the 100 % target, incidents, MTTR and the
+    worst elements."""
+    aggregator = request.app[AGGREGATOR]
+    now = time.time()
+    start_text = _single(request, "from")
+    if start_text is None:
+        raise ParameterError("from", "is required (Unix seconds or ISO-8601, e.g. 2025-12-01)")
+    end_text = _single(request, "to")
+    start = parse_instant(start_text, "from")
+    end = now if end_text is None else parse_instant(end_text, "to")
+    tier = _choice(request, "tier", TIERS)
+    regions = sorted({c.region for c in aggregator.registry.centers})
+    region = _choice(request, "region", regions)
+    period = Period.of(start, end, now)
+    scope = Scope(
+        tuple(
+            c
+            for c in aggregator.registry.centers
+            if (tier is None or c.tier == tier) and (region is None or c.region == region)
+        ),
+        tier,
+        region,
+    )
+    body = await aggregator.store.read(partial(build_report, scope=scope, period=period))
+    body["store"] = {"persistent": aggregator.store.persistent, "healthy": aggregator.store.healthy}
+    return web.json_response(body)
 
 
 async def events(request: web.Request) -> web.Response:

@@ -507,6 +507,10 @@ class AggregatorState(Protocol):
         """Whether the start-up / reconnect grace period is running."""
 
     @property
+    def store_healthy(self) -> bool:
+        """Whether the history reaches its state store."""
+
+    @property
     def received(self) -> Mapping[str, int]:
         """Messages received, by kind."""
 
@@ -584,6 +588,12 @@ class AggregatorCollector(Collector):
             "dcmon_broker_connected",
             "1 while the aggregator holds its broker connection.",
             value=_flag(state.broker_connected),
+        )
+        yield GaugeMetricFamily(
+            "dcmon_store_healthy",
+            "1 while the history reaches the state store; 0 when it cannot be opened or written "
+            "(monitoring goes on in memory).",
+            value=_flag(state.store_healthy),
         )
         received = CounterMetricFamily(
             "dcmon_messages_received", "MQTT messages received, by kind.", labels=["kind"]

@@ -10,7 +10,7 @@ cheaply.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Final
@@ -303,6 +303,15 @@ class StatusEngine:
                 c: r for part in self.copy_evidence(len(self._records)) for c, r in part.items()
             }
         return partial(self._what_if.evaluate, imagined, evidence, self._judging(now))
+
+    def restore_incidents(
+        self, open_incidents: Iterable[Incident], resolved: Iterable[Incident], next_number: int
+    ) -> None:
+        """Continue a previous run's incidents (from the state store, before the first
+        evaluation): they stay open through grace, and a failure that continues keeps its id
+        and ``opened_at``."""
+        self._incidents.restore(open_incidents, resolved, next_number)
+        self._dirty = True
 
     # --- evaluation ------------------------------------------------------------------------
 

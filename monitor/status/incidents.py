@@ -450,6 +450,15 @@ class IncidentTracker:
         self.open = kept
         return changes
 
+    def restore(
+        self, open_incidents: Iterable[Incident], resolved: Iterable[Incident], next_number: int
+    ) -> None:
+        """Continue a previous run: its open incidents (kept, and continued by the findings that
+        share their elements), its recently resolved ones (for flaps) and its numbering."""
+        self.open = {incident.id: incident for incident in open_incidents}
+        self.resolved = list(resolved)[-self.history :]
+        self.next_number = max(self.next_number, next_number)
+
     def _age(self, incident_id: str) -> tuple[float, int]:
         incident = self.open[incident_id]
         return (incident.opened_at, int(incident_id.removeprefix("inc-")))
