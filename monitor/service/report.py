@@ -86,10 +86,10 @@ class Period:
     @classmethod
     def of(cls, start: float, end: float, now: float) -> Period:
         """The days covering ``[start, end)``; ``ParameterError`` for an empty or huge one."""
-        if end <= start:
-            raise ParameterError("to", f"must be after from ({_iso(start)})")
         if start > now:
             raise ParameterError("from", f"{_iso(start)} is in the future")
+        if end <= start:
+            raise ParameterError("to", f"must be after from ({_iso(start)})")
         first, last = day_of(start), day_of(end - 1e-6)
         if last - first + 1 > MAX_DAYS:
             raise ParameterError("to", f"a report covers at most {MAX_DAYS} days")
