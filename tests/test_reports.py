@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from monitor.service.store import Store
+from monitor.status.model import Status
 from tests.aggregator_harness import LiveAggregator, aggregator_config, write_small_topology
 from tests.services import Mosquitto
 from tests.store_history import History
@@ -48,7 +49,8 @@ async def _synthetic_days(store_path: Path) -> float:
     history.change(d + 12 * H, prov_c="connected")
     history.resolve(d + 12 * H, incident)
     history.change(d + 22 * H, prov_d="down")
-    history.change(d + DAY, blind=True, **dict.fromkeys(ALL_CONNECTED, "unknown"))
+    unknown: dict[str, Status] = dict.fromkeys(ALL_CONNECTED, "unknown")
+    history.change(d + DAY, blind=True, **unknown)
     history.change(d + DAY + 6 * H, blind=False, **ALL_CONNECTED)
     await _write(store_path, history)
     return d
