@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "monitor.demo.command",
     "monitor.commands.status",
     "monitor.commands.incidents",
+    "monitor.commands.report",
     "monitor.commands.links",
     "monitor.commands.capacity",
     "monitor.commands.whatif",
