@@ -40,8 +40,8 @@ def render_html(report: Mapping[str, Any]) -> str:
             _svg(_ratio_chart(report)),
         ),
         (
-            "Time per region that lost the core, in maintenance, or unobserved by a blind "
-            "monitor (center-hours).",
+            "Center-hours per region that lost the core, were in maintenance, or that the "
+            "monitor could not judge (blind).",
             _svg(_region_chart(report)),
         ),
     ]
@@ -105,7 +105,7 @@ def _ratio_chart(report: Mapping[str, Any]) -> Figure:
     axes.set_ylim(top=100.5)
     axes.grid(alpha=0.3)
     if tiers:
-        axes.legend(loc="lower left", fontsize="small")
+        axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     figure.autofmt_xdate()
     return figure
 
@@ -127,7 +127,7 @@ def _region_chart(report: Mapping[str, Any]) -> Figure:
     axes.set_xlabel("center-hours")
     axes.invert_yaxis()
     axes.grid(axis="x", alpha=0.3)
-    axes.legend(loc="lower right", fontsize="small")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     return figure
 
 
