@@ -573,7 +573,9 @@ async def report(request: web.Request) -> web.Response:
         tier,
         region,
     )
-    body = await aggregator.store.read(partial(build_report, scope=scope, period=period))
+    body = await aggregator.store.read(
+        partial(build_report, scope=scope, period=period), settle=True
+    )
     body["store"] = {"persistent": aggregator.store.persistent, "healthy": aggregator.store.healthy}
     return web.json_response(body)
 

@@ -8,7 +8,7 @@ run is credited to nothing: the report shows it as not observed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 
 from monitor.service.store.schema import BLIND
@@ -40,9 +40,18 @@ def bucket_of(status: Status, blind: bool) -> str:
 
 
 class StatusClock:
-    """Each center's current bucket and the time owed to it (run in the store's thread)."""
+    """Each center's current bucket and the time owed to it (run in the store's thread).
 
-    def __init__(self) -> None:
+    Args:
+        pause: called every ``PACE`` centers or events handled (the store's thread hands the GIL
+            to the event loop there, so a burst is never one long hold).
+    """
+
+    PACE: Final = 200
+
+    def __init__(self, pause: Callable[[], None] = lambda: None) -> None:
+        self._pause = pause
+        self._handled = 0
         self._current: dict[str, tuple[str, float]] = {}
         self._blind = False
         self._last_seq = 0
@@ -71,7 +80,13 @@ class StatusClock:
                 if bucket in ("unknown", BLIND):
                     self._move(center, bucket_of("unknown", snapshot.blind), now)
 
+    def _paced(self) -> None:
+        self._handled += 1
+        if self._handled % self.PACE == 0:
+            self._pause()
+
     def _move(self, center: str, bucket: str, at: float) -> None:
+        self._paced()
         before = self._current.get(center)
         if before is not None:
             at = max(at, before[1])  # settled past it already: the time was credited once
@@ -86,6 +101,7 @@ class StatusClock:
     def settle(self, now: float) -> None:
         """Credit every center's current bucket up to ``now`` (before a write or a report)."""
         for center, (bucket, since) in self._current.items():
+            self._paced()
             if now > since:
                 self._credit(center, bucket, since, now)
                 self._current[center] = (bucket, now)

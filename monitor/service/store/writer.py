@@ -19,7 +19,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
@@ -39,7 +39,11 @@ SETTLE_S: Final = 60.0
 """The time per status is written at least this often (and before every read)."""
 PRUNE_S: Final = 3600.0
 ROW_CHUNK: Final = 200
-"""Rows bound per ``executemany``: between chunks the thread lets the event loop have the GIL."""
+"""Rows bound per ``executemany``; between chunks the thread hands the GIL over (``pause``)."""
+PAUSE_S: Final = 0.0002
+"""How long the store's thread sleeps after each slice of ~1 ms of Python work: a sleep drops
+the GIL, so the event loop's thread, if it waits, takes it at once instead of after the
+interpreter's switch interval (5 ms)."""
 MAX_QUEUED: Final = 10_000
 """Snapshots waiting beyond this are dropped (the disk does not keep up), and counted."""
 
@@ -58,6 +62,8 @@ class Retention:
 class _Read:
     job: Callable[[sqlite3.Connection], Any]
     answer: concurrent.futures.Future[Any]
+    settle: bool = False
+    """Credit the time per status up to now first (a report reads it)."""
 
 
 @dataclass
@@ -97,7 +103,7 @@ class Store:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._db: sqlite3.Connection | None = None
-        self._clock = StatusClock()
+        self._clock = StatusClock(pause)
         self._rows = _Rows()
         self._last_seq = 0
         self._centers: dict[str, int] = {}
@@ -157,10 +163,11 @@ class Store:
         self._queue.put(_Read(maintenance_rows, answer))
         return answer.result(timeout_s)
 
-    async def read(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``job`` on the store's connection in its thread, after the writes queued so far."""
+    async def read(self, job: Callable[[sqlite3.Connection], T], *, settle: bool = False) -> T:
+        """Run ``job`` on the store's connection in its thread, after the writes queued so far
+        (``settle``: and with the time per status credited up to now)."""
         answer: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put(_Read(job, answer))
+        self._queue.put(_Read(job, answer, settle))
         return await asyncio.wrap_future(answer)
 
     async def close(self) -> None:
@@ -210,7 +217,7 @@ class Store:
             elif isinstance(item, tuple):
                 self._rows.maintenance.append(item[1])
         now = time.time()
-        if reads or now - self._settled_at >= SETTLE_S:
+        if any(r.settle for r in reads) or now - self._settled_at >= SETTLE_S:
             self._settle_and_write(now)
         elif self._rows:
             self._write(self._rows, {})
@@ -328,15 +335,7 @@ class Store:
         )
         if owed:
             numbers = self._center_numbers(db, {center for center, _, _ in owed})
-            _chunked(
-                db,
-                "INSERT INTO status_time VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (day, center, bucket) DO UPDATE SET ms = ms + excluded.ms",
-                [
-                    (numbers[center], day, BUCKET_CODES[bucket], round(seconds * 1000))
-                    for (center, day, bucket), seconds in owed.items()
-                ],
-            )
+            add_status_time(db, numbers, owed)
 
     def _center_numbers(self, db: sqlite3.Connection, centers: set[str]) -> dict[str, int]:
         missing = centers - self._centers.keys()
@@ -406,10 +405,37 @@ def _connect(target: str) -> sqlite3.Connection:
     return db
 
 
-def _chunked(db: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    for start in range(0, len(rows), ROW_CHUNK):
-        db.executemany(sql, rows[start : start + ROW_CHUNK])
-        time.sleep(0)  # a bound to let the event loop's thread take the GIL between chunks
+def add_status_time(
+    db: sqlite3.Connection, numbers: Mapping[str, int], owed: Mapping[Credit, float]
+) -> None:
+    """Add ``owed`` seconds to the time per center, day and bucket (``numbers``: the centers'
+    numbers in the ``centers`` table)."""
+    _chunked(
+        db,
+        "INSERT INTO status_time VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (day, center, bucket) DO UPDATE SET ms = ms + excluded.ms",
+        (
+            (numbers[center], day, BUCKET_CODES[bucket], round(seconds * 1000))
+            for (center, day, bucket), seconds in owed.items()
+        ),
+    )
+
+
+def pause() -> None:
+    """Hand the GIL to the event loop's thread if it waits for it (see ``PAUSE_S``)."""
+    time.sleep(PAUSE_S)
+
+
+def _chunked(db: sqlite3.Connection, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == ROW_CHUNK:
+            db.executemany(sql, chunk)
+            chunk = []
+            pause()
+    if chunk:
+        db.executemany(sql, chunk)
 
 
 def _find(snapshot: Snapshot, change: IncidentEvent) -> Incident | None:
