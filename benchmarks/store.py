@@ -152,7 +152,7 @@ async def measure_stall(centers: int, bursts: int, directory: Path) -> None:
         written.append(time.perf_counter() - started)
         await asyncio.sleep(0.2)
     settles = []
-    for _ in range(5):
+    for _ in range(8):
         await asyncio.sleep(0.2)
         stall, collected = await _stall_and_collections(asyncio.ensure_future(_settled(store)))
         if not collected:
@@ -174,8 +174,10 @@ async def measure_stall(centers: int, bursts: int, directory: Path) -> None:
         f"(the process's {FULL_GC.count} full collections paused every thread up to "
         f"{FULL_GC.longest * 1000:.1f} ms each, store or not)\n"
         f"  while it credits every center's time (each minute, and before a report): "
-        f"{max(settles, default=float('nan')) * 1000:.2f} ms "
-        f"= {max(settles, default=float('nan')) / idle:.2f}x idle (no full collection)\n"
+        f"longest {max(settles, default=float('nan')) * 1000:.2f} ms "
+        f"= {max(settles, default=float('nan')) / idle:.2f}x idle, median "
+        f"{statistics.median(settles) * 1000 if settles else float('nan'):.2f} ms "
+        f"({len(settles)} without a full collection)\n"
         f"  record() on the loop                          {max(enqueue) * 1e6:6.1f} us (longest)\n"
         f"  burst written by the store's thread           "
         f"{statistics.median(written) * 1000:6.1f} ms (median)"
