@@ -4,7 +4,8 @@
   one to seed it, then bursts of 1,000 center transitions (with 1,000 link changes). The event
   loop runs 1 ms ticks throughout; the longest gap between ticks while the store's thread
   writes a burst is the stall, against the longest gap of the same ticks on an idle loop in the
-  same run (baseline). Target: <= 5 ms. A full garbage collection of the 10,000-center heap
+  same run (baseline); what lies beyond that baseline is the stall the store causes. Target:
+  <= 5 ms. A full garbage collection of the 10,000-center heap
   stops every thread for ~12 ms whatever triggered it, so bursts during which one ran are
   reported apart. Also the time ``record`` itself takes on the loop.
 * **Size:** a year of time per center per status per UTC day for 1,000 centers, accounted by
@@ -161,19 +162,21 @@ async def measure_stall(centers: int, bursts: int, directory: Path) -> None:
     idle = max(idle_gaps)
     worst = max(stalls)
     worst_plain = max(plain, default=float("nan"))
-    verdict = "OK" if worst_plain <= TARGET_STALL_S else "MISSED"
+    caused = max(0.0, worst_plain - idle)
+    verdict = "OK" if caused <= TARGET_STALL_S else "MISSED"
     print(
         f"store loop stall, {centers} centers, {bursts} bursts of 1,000 center transitions "
         f"+ 1,000 link changes:\n"
         f"  idle loop, longest 1 ms tick gap (baseline)   {idle * 1000:6.2f} ms\n"
         f"  while the store writes a burst: longest gap   {worst_plain * 1000:6.2f} ms "
         f"= {worst_plain / idle:.2f}x idle (median {statistics.median(stalls) * 1000:.2f} ms, "
-        f"{len(plain)} of {len(stalls)} bursts); target {TARGET_STALL_S * 1000:.0f} ms -> "
-        f"{verdict}\n"
+        f"{len(plain)} of {len(stalls)} bursts)\n"
+        f"  stall caused by the store (beyond idle)       {caused * 1000:6.2f} ms; target "
+        f"{TARGET_STALL_S * 1000:.0f} ms -> {verdict}\n"
         f"  ... in a burst during which a full garbage collection ran: {worst * 1000:.2f} ms "
         f"(the process's {FULL_GC.count} full collections paused every thread up to "
         f"{FULL_GC.longest * 1000:.1f} ms each, store or not)\n"
-        f"  while it credits every center's time (each minute, and before a report): "
+        f"  while it credits every center's time (every 5 minutes, and before a report): "
         f"longest {max(settles, default=float('nan')) * 1000:.2f} ms "
         f"= {max(settles, default=float('nan')) / idle:.2f}x idle, median "
         f"{statistics.median(settles) * 1000 if settles else float('nan'):.2f} ms "

@@ -47,7 +47,7 @@ class StatusClock:
             to the event loop there, so a burst is never one long hold).
     """
 
-    PACE: Final = 200
+    PACE: Final = 100
 
     def __init__(self, pause: Callable[[], None] = lambda: None) -> None:
         self._pause = pause
@@ -94,6 +94,11 @@ class StatusClock:
         self._current[center] = (bucket, at)
 
     def _credit(self, center: str, bucket: str, start: float, end: float) -> None:
+        day = day_of(start)
+        if end <= (day + 1) * DAY_S:  # the common case (settled often): no midnight between
+            key = (center, day, bucket)
+            self.owed[key] = self.owed.get(key, 0.0) + (end - start)
+            return
         for day, seconds in split_by_day(start, end):
             key = (center, day, bucket)
             self.owed[key] = self.owed.get(key, 0.0) + seconds

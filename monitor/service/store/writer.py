@@ -35,10 +35,11 @@ T = TypeVar("T")
 IN_MEMORY: Final = ":memory:"
 BATCH: Final = 256
 """Queued items folded into one transaction at most."""
-SETTLE_S: Final = 60.0
-"""The time per status is written at least this often (and before every read)."""
+SETTLE_S: Final = 300.0
+"""The time per status is written at least this often (and before a report): a crash loses at
+most this much of it."""
 PRUNE_S: Final = 3600.0
-ROW_CHUNK: Final = 200
+ROW_CHUNK: Final = 100
 """Rows bound per ``executemany``; between chunks the thread hands the GIL over (``pause``)."""
 PAUSE_S: Final = 0.0002
 """How long the store's thread sleeps after each slice of ~1 ms of Python work: a sleep drops
