@@ -51,6 +51,7 @@ EXPECTED_ALERTS = {
     "DcmonFederationCapacityLow",
     "DcmonAggregatorBlind",
     "DcmonAggregatorAbsent",
+    "DcmonStoreUnhealthy",
     "DcmonWatchdog",
 }
 SEVERITIES = {"critical", "warning", "none"}
