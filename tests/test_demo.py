@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ class Demo:
         return int(found.group(1))
 
 
-def start_demo(workdir: Path) -> Demo:
+def start_demo(workdir: Path, env: dict[str, str] | None = None) -> Demo:
     """Start ``python -m monitor demo`` on a free port; wait until its HTTP API answers."""
     port = free_port()
     output = workdir / "demo.out"
@@ -74,7 +75,7 @@ def start_demo(workdir: Path) -> Demo:
                 f"127.0.0.1:{port}",
             ],
             cwd=REPO,
-            env=ENV,
+            env={**ENV, **(env or {})},
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
@@ -310,3 +311,20 @@ def test_ctrl_c_stops_the_demo_and_its_broker(tmp_path: Path) -> None:
     for child in children:
         assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
     assert not psutil.pid_exists(broker) or psutil.Process(broker).status() == psutil.STATUS_ZOMBIE
+
+
+def test_the_demo_keeps_a_temporary_state_store_and_deletes_it_at_exit(tmp_path: Path) -> None:
+    """The demo's report comes from a real store file in a temporary directory, which is gone
+    once Ctrl-C has stopped the demo."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    demo = start_demo(tmp_path, {"TMPDIR": str(temporary)})
+    try:
+        [store] = temporary.glob("dcmon-demo-*/state.db")
+        report = get_json(demo.url, f"/api/v1/report?from={time.time() - 60:.0f}")
+        assert report["store"] == {"persistent": True, "healthy": True}
+        assert len(report["centers"]) == 72
+    finally:
+        assert stop_demo(demo) == 0, demo.text()
+    assert not store.exists()
+    assert list(temporary.iterdir()) == []

@@ -96,7 +96,13 @@ def _ratio_chart(report: Mapping[str, Any]) -> Figure:
         {t for d in days for t in d["ratio"]},
         key=lambda t: TIER_ORDER.index(t) if t in TIER_ORDER else len(TIER_ORDER),
     )
-    for tier in tiers:
+    if len(days) == 1:  # one day: a bar per tier says more than a lone point
+        ratios = [days[0]["ratio"].get(t) for t in tiers]
+        heights = [0.0 if r is None else r * 100 for r in ratios]
+        axes.bar(tiers, heights, color=["#212529" if t == "all" else "#4c6ef5" for t in tiers])
+        axes.set_xlabel(f"UTC day {days[0]['day']}")
+        axes.set_ylim(bottom=max(0.0, min(heights, default=100.0) - 5))
+    for tier in tiers if len(days) > 1 else ():
         y = [None if d["ratio"].get(tier) is None else d["ratio"][tier] * 100 for d in days]
         style = {"linewidth": 2.5, "color": "#212529"} if tier == "all" else {"linewidth": 1.5}
         axes.plot(x, [float("nan") if v is None else v for v in y], marker="o", label=tier, **style)
@@ -104,9 +110,10 @@ def _ratio_chart(report: Mapping[str, Any]) -> Figure:
     axes.set_ylabel("connected (%)")
     axes.set_ylim(top=100.5)
     axes.grid(alpha=0.3)
-    if tiers:
+    if len(days) > 1 and tiers:
         axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
-    figure.autofmt_xdate()
+    if len(days) > 1:
+        figure.autofmt_xdate()
     return figure
 
 

@@ -190,7 +190,7 @@ def _print_banner(base: str, registry: Registry) -> None:
         f"  metrics       {base}/metrics\n"
         f"  API           {base}/api/v1/centers   (OpenAPI: {base}/openapi.json)\n"
         f"  faults        {base}/api/v1/demo/faults\n"
-        f"  report        dcmon report --url {base} --from -1h --format html -o report.html\n"
+        f"  report        dcmon report --url {base} --from 1h --format html -o report.html\n"
         f"  try           dcmon fault down {example} --url {base}\n"
         f"                dcmon status --url {base}\n"
         f"                dcmon fault heal --url {base}\n"
