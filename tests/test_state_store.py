@@ -170,3 +170,35 @@ async def test_a_healthy_store_is_reported_healthy(mosquitto: Mosquitto, tmp_pat
     with contextlib.closing(sqlite3.connect(store)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute("PRAGMA user_version").fetchone()[0] >= 2
+
+
+async def test_a_store_locked_by_another_process_costs_history_not_monitoring(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Another process holds the store's file locked (``BEGIN EXCLUSIVE``) while ndc-b fails:
+    the write fails after SQLite's busy timeout with one log line and ``dcmon_store_healthy 0``,
+    statuses and incidents keep coming meanwhile, and once the lock is gone the next write
+    succeeds and the metric is 1 again."""
+    store = tmp_path / "state.db"
+    with _aggregator(tmp_path, _settings(mosquitto, tmp_path, store)) as aggregator:
+        async with running_centers(mosquitto.port) as agents:
+            await eventually(
+                lambda: set(_statuses(aggregator).values()) <= {"connected", "degraded"}
+            )
+            with contextlib.closing(sqlite3.connect(store, isolation_level=None)) as holder:
+                holder.execute("BEGIN EXCLUSIVE")
+                await agents.fail("ndc-b")
+                await eventually(lambda: [i["kind"] for i in _open(aggregator)] == ["center"])
+                await eventually(lambda: aggregator.metric("dcmon_store_healthy") == 0.0)
+                # Still judged while the store waits (its probes age: down, then unreachable).
+                assert _statuses(aggregator)["ndc-b"] in ("down", "unreachable")
+                holder.execute("ROLLBACK")
+            failures = [
+                line for line in aggregator.log_text().splitlines() if "a write failed" in line
+            ]
+            assert len(failures) == 1
+            assert "database is locked" in failures[0]
+            await _repair(agents, "ndc-b")
+            await eventually(lambda: _open(aggregator) == [])
+            await eventually(lambda: aggregator.metric("dcmon_store_healthy") == 1.0)
+            assert "writes succeed again" in aggregator.log_text()
