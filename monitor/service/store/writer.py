@@ -90,6 +90,10 @@ class _Rows:
 _STOP: Final = object()
 
 
+class StoreNotRunning(RuntimeError):
+    """A read was asked of a store that is not running."""
+
+
 class Store:
     """The aggregator's history in SQLite (DESIGN §11), written off the event loop.
 
@@ -116,7 +120,6 @@ class Store:
         """Why the store is unhealthy (None while it writes fine)."""
         self.dropped = 0
         """Snapshots dropped because the queue was full."""
-        self.written_batches = 0
 
     # --- the event loop's side ------------------------------------------------------------
 
@@ -161,15 +164,20 @@ class Store:
         """Every stored maintenance window as a dict (blocks: call it at start-up or in a
         worker thread, never on the event loop)."""
         answer: concurrent.futures.Future[list[dict[str, Any]]] = concurrent.futures.Future()
-        self._queue.put(_Read(maintenance_rows, answer))
+        self._ask(_Read(maintenance_rows, answer))
         return answer.result(timeout_s)
 
     async def read(self, job: Callable[[sqlite3.Connection], T], *, settle: bool = False) -> T:
         """Run ``job`` on the store's connection in its thread, after the writes queued so far
         (``settle``: and with the time per status credited up to now)."""
         answer: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put(_Read(job, answer, settle))
+        self._ask(_Read(job, answer, settle))
         return await asyncio.wrap_future(answer)
+
+    def _ask(self, read: _Read) -> None:
+        if self._thread is None:
+            raise StoreNotRunning("the state store is not running (not started, or closed)")
+        self._queue.put(read)
 
     async def close(self) -> None:
         """Write what is queued, settle the time per status, close the file."""
@@ -303,7 +311,6 @@ class Store:
                 self.problem = f"write failed: {exc}"
             self._write_error = str(exc)
             return
-        self.written_batches += 1
         if self._write_error is not None:
             self._write_error = None
             if not self._broken_at_open:
