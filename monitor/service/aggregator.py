@@ -68,7 +68,7 @@ def engine_settings(config: AggregatorConfig) -> EngineSettings:
         # thousand failures at once take seconds, which the event loop must not wait for.
         defer_incidents=True,
         maintenance=tuple(
-            MaintenanceWindow(w.center, w.start.timestamp(), w.end.timestamp(), w.reason)
+            MaintenanceWindow((w.center,), w.start.timestamp(), w.end.timestamp(), w.reason)
             for w in config.maintenance
         ),
     )
