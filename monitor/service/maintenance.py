@@ -266,10 +266,10 @@ def parse_request(
     if "end" not in body:
         raise ParameterError("end", "required: when the work will be over")
     end = parse_time(body["end"], "end")
-    if end <= start:
-        raise ParameterError("end", "must be after start")
     if end <= now:
         raise ParameterError("end", "is in the past: a window must end in the future")
+    if end <= start:
+        raise ParameterError("end", "must be after start")
     reason = body.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise ParameterError("reason", "required: say what the work is")
