@@ -73,6 +73,7 @@ async def test_reload_under_load_adds_and_removes_a_center_and_nobody_else_chang
     with LiveAggregator(aggregator_config(mosquitto.url, topology)) as live:
         async with running_centers(mosquitto.port):
             await eventually(lambda: live.statuses()["prov-d"] == "degraded")
+            await eventually(lambda: live.metric("dcmon_aggregator_grace") == 0)
             before = live.statuses()
             last_seq = max((e["seq"] for e in live.json("/api/v1/events")["events"]), default=0)
             started = live.metric("dcmon_config_last_reload_success_timestamp_seconds")
@@ -91,6 +92,7 @@ async def test_reload_under_load_adds_and_removes_a_center_and_nobody_else_chang
             assert 'center="prov-d"' not in metrics
             assert 'b="prov-d"' not in metrics
             assert 'dcmon_center_up{center="prov-e"} 0.0' in metrics
+            assert live.metric("dcmon_aggregator_grace") == 0  # no grace for the others
             assert live.metric("dcmon_config_last_reload_successful") == 1
             reloaded = live.metric("dcmon_config_last_reload_success_timestamp_seconds")
             assert started is not None

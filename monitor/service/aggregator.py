@@ -188,9 +188,9 @@ class Aggregator:
 
     @property
     def in_grace(self) -> bool:
-        """Whether the start-up / reconnect grace period is holding statuses at ``unknown``."""
-        snapshot = self._snapshot
-        return not snapshot.blind and snapshot.status_counts.get("unknown", 0) > 0
+        """Whether the start-up / reconnect grace period is holding statuses at ``unknown``
+        (a center added by a reload waits on its own: that is no grace of the monitor)."""
+        return not self._snapshot.blind and self.engine.in_grace
 
     @property
     def received(self) -> Mapping[str, int]:

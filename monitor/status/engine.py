@@ -172,6 +172,12 @@ class StatusEngine:
     # --- changes at runtime (DESIGN §11) ---------------------------------------------------
 
     @property
+    def in_grace(self) -> bool:
+        """Whether a grace period after the start or a reconnect is running (as of the last
+        evaluation)."""
+        return self._grace_start is not None and not self._blind
+
+    @property
     def maintenance(self) -> tuple[MaintenanceWindow, ...]:
         """The maintenance windows in force (past, present and future)."""
         return self._maintenance
