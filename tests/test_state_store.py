@@ -4,9 +4,11 @@ a store that cannot be used costs history, never monitoring (real mosquitto, rea
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import sqlite3
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -202,3 +204,36 @@ async def test_a_store_locked_by_another_process_costs_history_not_monitoring(
             await eventually(lambda: _open(aggregator) == [])
             await eventually(lambda: aggregator.metric("dcmon_store_healthy") == 1.0)
             assert "writes succeed again" in aggregator.log_text()
+
+
+def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
+
+
+async def test_a_maintenance_window_declared_over_the_api_survives_a_restart(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """A window declared with POST /api/v1/maintenance is in the store's ``maintenance`` table
+    and still holds after the aggregator is killed and started again: prov-d is in maintenance
+    with the same window id, and the next window gets the next id."""
+    store = tmp_path / "state.db"
+    with _aggregator(tmp_path, _settings(mosquitto, tmp_path, store)) as aggregator:
+        async with running_centers(mosquitto.port):
+            base = f"http://127.0.0.1:{aggregator.port}/api/v1/maintenance"
+            window = _post(base, {"center": "prov-d", "end": time.time() + 3600, "reason": "UPS"})
+            await eventually(lambda: _statuses(aggregator)["prov-d"] == "maintenance")
+            aggregator.stop(signal.SIGKILL)
+            aggregator.start()
+            [kept] = aggregator.json("/api/v1/maintenance")["windows"]
+            assert (kept["id"], kept["reason"], kept["state"]) == (
+                window["window"]["id"],
+                "UPS",
+                "active",
+            )
+            await eventually(lambda: _statuses(aggregator)["prov-d"] == "maintenance")
+            second = _post(base, {"center": "prov-c", "end": time.time() + 60, "reason": "fan"})
+            assert second["window"]["id"] != kept["id"]

@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "monitor.commands.whatif",
     "monitor.commands.resilience",
     "monitor.commands.fault",
+    "monitor.commands.maintenance",
+    "monitor.commands.decommission",
 )
 
 

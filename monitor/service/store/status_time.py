@@ -74,6 +74,10 @@ class StatusClock:
                 continue  # a snapshot may carry its predecessor's events
             self._last_seq = event.seq
             self._move(event.center, bucket_of(event.new, snapshot.blind), event.at)
+        if len(self._current) > len(snapshot.centers):  # a reload removed centers
+            for center in [c for c in self._current if c not in snapshot.centers]:
+                self._move(center, "", now)
+                del self._current[center]
         if snapshot.blind != self._blind:
             self._blind = snapshot.blind
             for center, (bucket, _) in list(self._current.items()):
