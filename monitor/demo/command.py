@@ -16,9 +16,9 @@ import time
 from typing import Any, Final
 
 from agents.broker import parse_broker_url
-from agents.errors import ConfigError, DcmonError
+from agents.errors import DcmonError
 from agents.lifecycle import stop_on_signals
-from monitor.config import AggregatorConfig
+from monitor.config import DEFAULT_LISTEN, AggregatorConfig, parse_listen
 from monitor.demo.broker import DemoBroker, start_broker
 from monitor.demo.faults import build_demo_app
 from monitor.registry import Registry, load_registry
@@ -27,7 +27,6 @@ from monitor.simulation.federation import Simulator
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LISTEN: Final = "127.0.0.1:8080"
 DEMO_TIMING: Final = Timing(
     heartbeat_interval_s=1.0, probe_interval_s=2.0, capacity_interval_s=5.0, heartbeat_misses=3
 )
@@ -47,8 +46,19 @@ def register(subparsers: Any) -> None:
             "fault injection (dcmon fault … --url). Stop with Ctrl-C."
         ),
     )
-    parser.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT")
-    parser.add_argument("--topology", default="config/topology.yaml", metavar="FILE")
+    parser.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"HTTP address of the status page, API and metrics (default {DEFAULT_LISTEN}, "
+        "where the console commands look by default)",
+    )
+    parser.add_argument(
+        "--topology",
+        default="config/topology.yaml",
+        metavar="FILE",
+        help="the registry to simulate (default config/topology.yaml)",
+    )
     parser.add_argument(
         "--broker-kind",
         choices=("auto", "mosquitto", "iotcore"),
@@ -59,17 +69,9 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_listen(value: str, flag: str = "--listen") -> tuple[str, int]:
-    """``HOST:PORT`` → ``(host, port)``; raises ``ConfigError`` naming the flag."""
-    host, sep, port_text = value.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConfigError(flag, "", f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:8080)")
-    return host.strip("[]"), int(port_text)
-
-
 def run(args: argparse.Namespace) -> int:
     """Start the broker, then run the aggregator and the simulator until Ctrl-C/SIGTERM."""
-    host, port = parse_listen(args.listen)
+    host, port = parse_listen(args.listen, "--listen")
     registry = load_registry(args.topology)
     broker = start_broker(args.broker_kind)
     try:
