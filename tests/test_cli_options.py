@@ -78,7 +78,7 @@ def test_default_url_is_where_the_aggregator_listens_unless_dcmon_url_says_other
     monkeypatch.delenv(URL_ENV, raising=False)
     parser = build_parser()
     assert endpoint(parser.parse_args(["status"])).url == DEFAULT_URL
-    assert DEFAULT_URL == f"http://{AggregatorConfig().listen}"
+    assert f"http://{AggregatorConfig().listen}" == DEFAULT_URL
     assert parser.parse_args(["demo"]).listen == AggregatorConfig().listen
     monkeypatch.setenv(URL_ENV, "http://elsewhere:9108")
     assert endpoint(parser.parse_args(["status"])).url == "http://elsewhere:9108"

@@ -124,9 +124,7 @@ async def test_capacity_candidates_take_human_units_and_end_with_their_total(
     )
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
-    assert lines[0] == (
-        "Candidates for storage_bytes (from prov-c, at least 100.0 TB):"
-    )
+    assert lines[0] == ("Candidates for storage_bytes (from prov-c, at least 100.0 TB):")
     assert "TIER" in lines[1]
     assert "CPU CORES" not in table.stdout
     assert sorted(line.split()[0] for line in lines[2:-1]) == ["ndc-a", "prov-c", "prov-d"]
@@ -153,8 +151,9 @@ async def test_capacity_totals_narrow_to_a_region_exactly_as_the_aggregator_coun
     assert "380.0 TB / 2.0 PB" in lines[-1]
     whole = json.loads((await asyncio.to_thread(dcmon, "capacity", "--url", url, "--json")).stdout)
     centers = json.loads(
-        (await asyncio.to_thread(dcmon, "status", "--url", url, "--json", "--region", "south"))
-        .stdout
+        (
+            await asyncio.to_thread(dcmon, "status", "--url", url, "--json", "--region", "south")
+        ).stdout
     )["centers"]
     assert narrowed(whole, centers)["all"] == whole["by_region"]["south"]
 
@@ -232,9 +231,7 @@ async def test_events_follow_streams_new_events_and_ctrl_c_exits_130_quietly(
     assert errors == ""
 
 
-async def _follow_prov_d_down(
-    follower: subprocess.Popen[str], agents: Centers
-) -> tuple[int, str]:
+async def _follow_prov_d_down(follower: subprocess.Popen[str], agents: Centers) -> tuple[int, str]:
     """Wait for the follower to print prov-d going down, then Ctrl-C it: (exit code, stderr)."""
     try:
         assert follower.stdout is not None

@@ -53,7 +53,7 @@ def test_byte_amounts_take_si_and_iec_units(text: str, expected: int) -> None:
         ("nan", "'nan' is not an amount"),
         ("5Q", "'5Q': unknown unit 'Q' (use B, KB, MB, GB, TB, PB"),
         ("9999999PB", "'9999999PB' is too large"),
-        ("١٠TB", "is not an amount"),
+        ("\u0661\u0660TB", "is not an amount"),  # Arabic-Indic digits
     ],
 )
 def test_bad_byte_amounts_are_refused_naming_the_flag(text: str, problem: str) -> None:
