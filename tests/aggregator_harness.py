@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import msgspec
 import yaml
 from aiohttp import web
 
@@ -232,11 +233,11 @@ class Centers:
     async def report_capacity(self, center: str, **resources: tuple[float, float]) -> None:
         """Publish ``center``'s capacity: resource name → (total, available)."""
         self.seq += 1
-        payload = Capacity(
-            session=self.session,
-            seq=self.seq,
-            ts=time.time(),
-            **{name: Resource(total=t, available=a) for name, (t, a) in resources.items()},
+        figures = {name: Resource(total=t, available=a) for name, (t, a) in resources.items()}
+        payload = msgspec.convert(
+            {"session": self.session, "seq": self.seq, "ts": time.time(), **figures},
+            Capacity,
+            from_attributes=True,
         )
         await self.client.publish(
             center_topic(center, MessageKind.CAPACITY), encode(payload), qos=1, retain=True
