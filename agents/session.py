@@ -78,8 +78,9 @@ class CenterSession:
         agent: the software announced in the birth.
         session: the session number; defaults to the start time in milliseconds.
         on_publish: called with the kind of every message handed to the broker (for counting).
-        log_lifecycle: log connections and the goodbye at INFO; ``False`` logs them at DEBUG
-            (a simulator running thousands of sessions).
+        log_lifecycle: log connections and the goodbye at INFO, and a lost or unreachable
+            broker at WARNING; ``False`` logs all of them at DEBUG (a simulator running
+            thousands of sessions sums them up itself).
 
     Attributes:
         connected: set while the session is up (born and publishing).
@@ -119,6 +120,7 @@ class CenterSession:
         self._last_probes: tuple[Probe, ...] | None = None
         self._on_publish = on_publish
         self._lifecycle_level = logging.INFO if log_lifecycle else logging.DEBUG
+        self._trouble_level = logging.WARNING if log_lifecycle else logging.DEBUG
         self._mode: Mode = "running"
         self._halted = asyncio.Event()
         self._serving_halt: asyncio.Future[None] | None = None
@@ -178,7 +180,8 @@ class CenterSession:
                 what = (
                     "lost the connection to" if attempt == 0 else f"attempt {attempt}: cannot reach"
                 )
-                log.info(
+                log.log(
+                    self._trouble_level,
                     "%s broker %s (%s); reconnecting in %.1f s",
                     what,
                     self.broker.url,

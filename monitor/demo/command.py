@@ -17,10 +17,11 @@ from typing import Any, Final
 
 from agents.broker import parse_broker_url
 from agents.errors import DcmonError
-from agents.lifecycle import stop_on_signals
+from agents.lifecycle import cancel_and_wait, stop_on_signals
 from monitor.config import DEFAULT_LISTEN, AggregatorConfig, parse_listen
 from monitor.demo.broker import DemoBroker, start_broker
 from monitor.demo.faults import build_demo_app
+from monitor.demo.supervise import keep_broker_alive, report_agent_outages
 from monitor.registry import Registry, load_registry
 from monitor.simulation.agent import Timing
 from monitor.simulation.federation import Simulator
@@ -115,6 +116,7 @@ async def _run(
     stop = asyncio.Event()
     ready = asyncio.Event()
     started = time.monotonic()
+    code = 0
     with stop_on_signals(stop):
         server = asyncio.create_task(
             serve(
@@ -131,17 +133,29 @@ async def _run(
             base = f"http://{_url_host(host)}:{aggregator.bound_port or port}"
             await simulator.start()
             _print_banner(base, registry)
-            watcher = asyncio.create_task(_announce_connected(aggregator, registry, started))
-            await stop.wait()
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
-            print("dcmon demo: stopping…", flush=True)
+            watchers = {
+                asyncio.create_task(_announce_connected(aggregator, registry, started)),
+                asyncio.create_task(report_agent_outages(simulator, _say)),
+            }
+            keeper = asyncio.create_task(keep_broker_alive(broker, _say))
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({keeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            await cancel_and_wait({*watchers, keeper, stopper})
+            if not keeper.cancelled() and keeper.exception() is None:
+                _say(f"{keeper.result()}; stopping")
+                code = 1
+            else:
+                _say("stopping…")
         finally:
             # The aggregator first: the agents' goodbyes are not news to anyone watching.
             server.cancel()
             await asyncio.gather(server, return_exceptions=True)
             await simulator.stop()
-    return 0
+    return code
+
+
+def _say(line: str) -> None:
+    print(f"dcmon demo: {line}", flush=True)
 
 
 async def _wait_ready(server: asyncio.Task[None], ready: asyncio.Event, listen: str) -> None:
