@@ -22,7 +22,7 @@ from agents.agent import capacity_source, session_timing
 from agents.broker import BrokerAddress
 from agents.capacity import CapacityTracker
 from agents.config import AgentConfig
-from agents.probe import PeerAddress, Prober
+from agents.probe import PeerAddress, Prober, why_failed
 from agents.protocol import QOS, RETAIN, MessageKind, Payload, center_topic, encode
 from agents.session import CenterSession
 
@@ -89,10 +89,8 @@ async def broker_trouble(broker: BrokerAddress) -> str | None:
             _, writer = await asyncio.open_connection(
                 broker.host, broker.port, ssl=broker.ssl_context()
             )
-    except TimeoutError:
-        return f"does not answer within {CHECK_TIMEOUT_S:g} s"
-    except OSError as exc:
-        return f"cannot be reached ({exc.strerror or exc})"
+    except (TimeoutError, OSError) as exc:
+        return f"cannot be reached ({why_failed(exc, CHECK_TIMEOUT_S)})"
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()

@@ -134,7 +134,7 @@ class Prober:
                             stream = await asyncio.open_connection(peer.host, peer.port)
                         rtts.append(await _exchange(*stream))
                 except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
-                    self.last_error[peer.id] = _describe(exc, self.timeout_s)
+                    self.last_error[peer.id] = why_failed(exc, self.timeout_s)
                     log.debug("probe of %s failed: %r", peer.id, exc)
                     if stream is not None:
                         _close(stream[1])
@@ -162,14 +162,14 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
     return rtt
 
 
-def _describe(exc: BaseException, timeout_s: float) -> str:
-    """``connection refused``, ``no answer within 1 s``: why one exchange failed, briefly."""
+def why_failed(exc: BaseException, timeout_s: float) -> str:
+    """``connection refused``, ``no answer within 1 s``: why a connection or exchange failed."""
     if isinstance(exc, TimeoutError):
         return f"no answer within {timeout_s:g} s"
     if isinstance(exc, asyncio.IncompleteReadError):
         return "the connection closed mid-answer"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno).lower()
     return str(exc) or type(exc).__name__
 
 
