@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,9 +36,9 @@ def agent_once(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def printed_messages(stdout: str) -> dict[str, dict[str, object]]:
+def printed_messages(stdout: str) -> dict[str, dict[str, Any]]:
     """Topic → JSON payload, from the --once output."""
-    out: dict[str, dict[str, object]] = {}
+    out: dict[str, dict[str, Any]] = {}
     blocks = stdout.split("\n\n")
     for block in blocks:
         head, _, body = block.partition("\n")
@@ -74,7 +75,7 @@ async def test_once_prints_what_it_would_publish_and_exits_0_when_ready(
     }
     assert messages["dcmon/v1/centers/ndc-a/state"]["status"] == "online"
     assert messages["dcmon/v1/centers/ndc-a/capacity"]["gpus"] == {"total": 8, "available": 3}
-    [probe] = messages["dcmon/v1/centers/ndc-a/links"]["probes"]  # type: ignore[misc]
+    [probe] = messages["dcmon/v1/centers/ndc-a/links"]["probes"]
     assert probe["peer"] == "ndc-b"
     assert probe["reachable"] is True
     assert f"broker {mosquitto.url}: answers" in result.stdout
