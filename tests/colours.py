@@ -36,6 +36,41 @@ def contrast(a: str, b: str) -> float:
     return (light + 0.05) / (dark + 0.05)
 
 
+# Machado, Oliveira & Fernandes (2009), severity 1.0, on linear sRGB.
+COLOUR_BLINDNESS: dict[str, tuple[tuple[float, float, float], ...]] = {
+    "protanopia": (
+        (0.152286, 1.052583, -0.204868),
+        (0.114503, 0.786281, 0.099216),
+        (-0.003882, -0.048116, 1.051998),
+    ),
+    "deuteranopia": (
+        (0.367322, 0.860646, -0.227968),
+        (0.280085, 0.672501, 0.047413),
+        (-0.011820, 0.042940, 0.968881),
+    ),
+    "tritanopia": (
+        (1.255528, -0.076749, -0.178779),
+        (-0.078411, 0.930809, 0.147602),
+        (0.004733, 0.691367, 0.303900),
+    ),
+}
+
+
+def _encode(value: float) -> int:
+    v = min(1.0, max(0.0, value))
+    v = 12.92 * v if v <= 0.0031308 else 1.055 * v ** (1 / 2.4) - 0.055
+    return round(v * 255)
+
+
+def seen_with(deficiency: str, colour: str) -> str:
+    """``colour`` as someone with ``deficiency`` (a key of ``COLOUR_BLINDNESS``) sees it."""
+    linear = [_linear(c) for c in rgb(colour)]
+    out = [
+        sum(m * c for m, c in zip(row, linear, strict=True)) for row in COLOUR_BLINDNESS[deficiency]
+    ]
+    return "#{:02x}{:02x}{:02x}".format(*(_encode(v) for v in out))
+
+
 def _lab(colour: str) -> tuple[float, float, float]:
     r, g, b = (_linear(c) for c in rgb(colour))
     x = (0.4124564 * r + 0.3575761 * g + 0.1804375 * b) / 0.95047

@@ -15,6 +15,8 @@ DASHBOARD_DIR = REPO / "grafana" / "dashboards"
 # What Grafana would put in for its built-in variables on a 6-hour dashboard.
 BUILTINS = {"$__range": "6h", "$__interval": "15s", "$__rate_interval": "1m"}
 METRIC_NAME = re.compile(r"\b(dcmon_[a-z0-9_]+)\b")
+EXAMPLE_VALUES = {"center": "hub-central", "resource": "gpus"}
+"""A value for every dashboard variable, as an operator would pick one."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,12 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from panel.get("panels", [])
 
 
+def datasource_type(panel: dict[str, Any], target: dict[str, Any]) -> str:
+    """The datasource type a query goes to (its own, else its panel's)."""
+    source: dict[str, str] = target.get("datasource") or panel.get("datasource") or {}
+    return source.get("type", "")
+
+
 def substitute(expr: str, values: dict[str, str]) -> str:
     """Replace Grafana variables (``$name``, ``${name}``) with concrete values."""
     for name, value in {**BUILTINS, **values}.items():
@@ -65,9 +73,7 @@ def prometheus_queries(values: dict[str, str]) -> list[PanelQuery]:
         dashboard = load(path)
         for panel in panels(dashboard):
             for target in panel.get("targets", []):
-                if target.get("datasource", panel.get("datasource", {})).get("type") != (
-                    "prometheus"
-                ):
+                if datasource_type(panel, target) != "prometheus":
                     continue
                 expr = substitute(target["expr"], values)
                 assert "$" not in expr, f"{path.name}: {panel['title']}: unset variable in {expr}"
@@ -81,7 +87,8 @@ def variable_queries() -> list[tuple[str, str]]:
     """(dashboard, query) of every query-type template variable."""
     found = []
     for path in dashboard_files():
-        for variable in load(path)["templating"]["list"]:
+        for variable in load(path)["templating"].get("list", []):
             if variable["type"] == "query":
-                found.append((path.name, variable["query"]["query"]))
+                query = variable["query"]
+                found.append((path.name, query if isinstance(query, str) else query["query"]))
     return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from monitor.status.engine import EngineSettings
+from scripts.dashboards.runbook import runbook_link
 from tests.certificates import authority, issue
 from tests.conftest import REPO
 from tests.monitoring_stack import seconds
@@ -20,6 +22,20 @@ PROMETHEUS_DIR = REPO / "config" / "prometheus"
 RULE_FILES = sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
 TEST_FILES = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
 RUNBOOK = REPO / "docs" / "runbook.md"
+BASE_URL = "{{ $externalLabels.dcmon_url }}"
+"""The one base URL of every link in an alert (prometheus.yml's external label `dcmon_url`)."""
+
+
+def _dashboard_variables() -> dict[str, set[str]]:
+    """Each shipped dashboard's uid and the names of its template variables."""
+    found = {}
+    for path in (REPO / "grafana" / "dashboards").glob("*.json"):
+        dashboard = json.loads(path.read_text(encoding="utf-8"))
+        found[dashboard["uid"]] = {v["name"] for v in dashboard["templating"].get("list", [])}
+    return found
+
+
+DASHBOARD_UIDS = _dashboard_variables()
 
 # Every alert the issue asks for, by name (the contract with Alertmanager and the runbook).
 EXPECTED_ALERTS = {
@@ -187,10 +203,49 @@ def test_every_alert_has_severity_summary_and_runbook(rule: dict[str, Any]) -> N
     annotations = rule["annotations"]
     assert annotations["summary"].strip()
     assert annotations["description"].strip()
-    runbook = annotations["runbook_url"]
-    assert runbook == f"docs/runbook.md#{rule['alert'].lower()}"
     anchors = github_anchors(RUNBOOK.read_text(encoding="utf-8"))
-    assert runbook.split("#", 1)[1] in anchors, f"{runbook}: no such heading in docs/runbook.md"
+    assert rule["alert"].lower() in anchors, f"{rule['alert']}: no section in docs/runbook.md"
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: str(rule["alert"]))
+def test_every_alert_links_absolutely_to_its_runbook_section_and_a_dashboard(
+    rule: dict[str, Any],
+) -> None:
+    """runbook_url opens the alert's own runbook panel, dashboard_url a shipped dashboard, both
+    under the one base URL (Prometheus' external label `dcmon_url`)."""
+    annotations = rule["annotations"]
+    assert annotations["runbook_url"] == BASE_URL + runbook_link(rule["alert"])
+    dashboard = annotations["dashboard_url"]
+    assert dashboard.startswith(BASE_URL + "/d/"), dashboard
+    uid = dashboard.removeprefix(BASE_URL + "/d/").split("?", 1)[0]
+    assert uid in DASHBOARD_UIDS, dashboard
+    for variable in re.findall(r"var-(\w+)=", dashboard):
+        assert variable in DASHBOARD_UIDS[uid], (dashboard, variable)
+
+
+def test_the_base_url_is_set_once_in_prometheus_yml() -> None:
+    """prometheus.yml sets the external label every link is built from, as a URL without '/'."""
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text(encoding="utf-8"))
+    base = config["global"]["external_labels"]["dcmon_url"]
+    assert re.fullmatch(r"https?://[^/\s]+(/[^\s]*[^/])?", base), base
+
+
+def test_the_runbook_links_point_at_the_alerts_own_section() -> None:
+    """Control: each alert's runbook panel is the one titled with its name in runbook.json."""
+    runbook = json.loads((REPO / "grafana" / "dashboards" / "runbook.json").read_text("utf-8"))
+    titles = {panel["id"]: panel["title"] for panel in runbook["panels"]}
+    for rule in alert_rules():
+        panel = int(rule["annotations"]["runbook_url"].rsplit("=", 1)[1])
+        assert titles[panel] == rule["alert"]
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: str(rule["alert"]))
+def test_descriptions_never_run_two_sentences_together(rule: dict[str, Any]) -> None:
+    """A description's sentences are separated ('…it. Root…', never '…it Root cause…')."""
+    text = re.sub(r"\{\{.*?\}\}", "X", rule["annotations"]["description"])
+    text = " ".join(text.split())
+    assert not re.search(r"[a-z] (Root|Incident|Victims|Status|No|The|Every) ", text), text
+    assert text.rstrip().endswith((".", ".X", "X")), text
 
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: str(rule["alert"]))

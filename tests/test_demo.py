@@ -263,7 +263,9 @@ def test_status_page_shows_every_center_and_a_fault_within_seconds(demo: Demo) -
             page.wait_for_selector(
                 '#map [data-center="hub-south"][data-status="down"]', timeout=10_000
             )
-            page.wait_for_selector('#problems tr[data-center="hub-south"]', timeout=10_000)
+            page.wait_for_selector(
+                '#incidents tr[data-element][data-center="hub-south"]', timeout=10_000
+            )
             page.screenshot(path=str(ARTIFACTS / "status-page-hub-south-down.png"))
             assert_page_colours_are_the_palette(page)
         finally:

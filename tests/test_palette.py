@@ -29,23 +29,25 @@ from monitor.status.palette import (
     INK,
     LINK_COLOURS,
     STATUS_COLOURS,
+    STATUS_MARKS,
     STATUS_TEXT_COLOURS,
     WHITE,
 )
-from scripts.build_dashboards import LINK_STATE_CODES, SEVERITY_COLOURS
+from scripts.dashboards.colours import LINK_STATE_CODES, SEVERITY_COLOURS
 from tests.aggregator_harness import (
     SMALL_TOPOLOGY,
     LiveAggregator,
     aggregator_config,
     write_small_topology,
 )
-from tests.colours import HEX, contrast, delta_e
+from tests.colours import COLOUR_BLINDNESS, HEX, contrast, delta_e, seen_with
 from tests.conftest import REPO
 from tests.dashboard_queries import dashboard_files, load, panels
 from tests.services import Mosquitto
 
 STATIC = REPO / "monitor" / "static"
 CUSTOM_PROPERTY = re.compile(r"--([a-z-]+):\s*([^;]+);")
+CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6}) ?")
 VAR = re.compile(r"var\(--((?:status|link)-[a-z-]+)\)")
 
 
@@ -53,8 +55,18 @@ def palette_properties() -> dict[str, str]:
     """The custom properties the palette stylesheet must define, from monitor.status.palette."""
     expected = {f"status-{s}": c for s, c in STATUS_COLOURS.items()}
     expected.update({f"status-{s}-text": c for s, c in STATUS_TEXT_COLOURS.items()})
+    expected.update({f"status-{s}-mark": m for s, m in STATUS_MARKS.items()})
     expected.update({f"link-{s}": c for s, c in LINK_COLOURS.items()})
     return expected
+
+
+def css_value(text: str) -> str:
+    """A custom property's value: a colour as written, a CSS string unquoted and unescaped."""
+    if not text.startswith('"'):
+        return text
+    assert text.endswith('"'), text
+    assert text.isascii(), text
+    return CSS_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text[1:-1])
 
 
 def test_every_status_and_link_state_has_a_hex_colour() -> None:
@@ -72,6 +84,29 @@ def test_every_status_and_link_state_has_a_hex_colour() -> None:
 def test_no_two_statuses_look_alike(a: Status, b: Status) -> None:
     """Any two statuses are plainly different colours (CIEDE2000 >= 20): isolated is not down."""
     assert delta_e(STATUS_COLOURS[a], STATUS_COLOURS[b]) >= 20
+
+
+def test_every_status_but_connected_has_a_mark_of_its_own() -> None:
+    """Each status other than connected has a one-character mark, no two the same."""
+    marks = [STATUS_MARKS[s] for s in STATUSES if s != "connected"]
+    assert STATUS_MARKS["connected"] == ""
+    assert all(len(mark) == 1 and not mark.isspace() for mark in marks), marks
+    assert len(set(marks)) == len(marks)
+
+
+@pytest.mark.parametrize("deficiency", list(COLOUR_BLINDNESS))
+def test_colour_blind_viewers_tell_every_two_statuses_apart(deficiency: str) -> None:
+    """Seen with protanopia, deuteranopia or tritanopia (simulated), two statuses whose colours
+    come close (CIEDE2000 < 20) still differ by their mark: no status is colour-only."""
+    close = []
+    for a, b in itertools.combinations(STATUSES, 2):
+        seen = delta_e(
+            seen_with(deficiency, STATUS_COLOURS[a]), seen_with(deficiency, STATUS_COLOURS[b])
+        )
+        if seen < 20:
+            close.append((a, b))
+            assert STATUS_MARKS[a] != STATUS_MARKS[b], (deficiency, a, b, seen)
+    assert close, "the simulation finds no close pair: is it applied?"
 
 
 @pytest.mark.parametrize("status", STATUSES)
@@ -166,6 +201,9 @@ def test_dashboards_colour_statuses_and_link_states_with_the_palette() -> None:
                 elif key in SEVERITY_COLOURS:  # incident severities, in status colours
                     assert mapping["color"] == SEVERITY_COLOURS[key], (path.name, key)
                     assert mapping["color"] in status_colours.values(), (path.name, key)
+                elif key in LINK_COLOURS:  # link states by name (the map's edges)
+                    assert mapping["color"] == LINK_COLOURS[key], (path.name, key)  # type: ignore[index]
+                    seen_states.add(key)
                 else:
                     state = LINK_STATE_CODES[int(key)]
                     assert mapping == {
@@ -216,7 +254,8 @@ async def test_the_status_page_is_served_the_palette_as_css(
     assert status == 200
     assert headers["Content-Type"] == "text/css; charset=utf-8"
     assert body.decode() == palette_css()
-    assert dict(CUSTOM_PROPERTY.findall(body.decode())) == palette_properties()
+    served = {name: css_value(value) for name, value in CUSTOM_PROPERTY.findall(body.decode())}
+    assert served == palette_properties()
     assert headers["ETag"]
     assert got["style"][1]["ETag"]  # the static files are revalidated by ETag too
     assert got["again"][0] == 304

@@ -289,7 +289,9 @@ def test_a_reader_may_ask_a_what_if_but_not_inject_a_fault(tmp_path: Path) -> No
     """POST /api/v1/whatif only asks a question (DESIGN §10, §12): a reader gets its answer; the
     same reader's POST of a fault stays refused."""
     with protected(tmp_path, {"basic_auth_users": HASHES}, writers=("operator",)) as url:
-        asked = call(url + "/api/v1/whatif", method="POST", body={"down": ["ndc-b"]}, user="viewer")
+        # No broker here (the monitor is blind): ask from the healthy base.
+        question = {"down": ["ndc-b"], "base": "healthy"}
+        asked = call(url + "/api/v1/whatif", method="POST", body=question, user="viewer")
         assert asked.status == 200
         assert asked.json()["scenario"]["down"] == ["ndc-b"]
         fault = {"fault": "down", "args": ["ndc-b"]}
@@ -653,7 +655,7 @@ def test_the_status_page_works_in_chromium_over_https_with_basic_auth_under_its_
             )
             assert page.locator("#map [data-center]").count() == 4
             swatches = page.eval_on_selector_all(
-                ".legend .swatch", "els => els.map(e => getComputedStyle(e).backgroundColor)"
+                "[data-legend-status]", "els => els.map(e => getComputedStyle(e).fill)"
             )
             assert swatches[0] == css_rgb(STATUS_COLOURS["connected"])
             assert page.evaluate("window.__violations") == []

@@ -38,22 +38,27 @@ class ParameterRefused(ApiError):
         parameter: the API's name of the parameter (``from``, ``max_rtt_ms``).
     """
 
-    def __init__(self, parameter: str, api_message: str) -> None:
+    def __init__(
+        self, parameter: str, api_message: str, options: Mapping[str, str] | None = None
+    ) -> None:
         self.parameter = parameter
         problem = api_message.removeprefix(f"bad parameter {parameter}: ")
-        problem = _API_PARAMETER.sub(lambda m: option_name(m[1]), problem)
-        super().__init__(f"{option_name(parameter)}: {problem}")
+        problem = _API_PARAMETER.sub(lambda m: option_name(m[1], options), problem)
+        super().__init__(f"{option_name(parameter, options)}: {problem}")
 
 
 _API_PARAMETER: Final = re.compile(r"\b([a-z][a-z_]*)=(?=[^\w]|$)")
 """``resource=`` in an API message: how the API names a parameter in its sentences."""
 
 
-def option_name(parameter: str) -> str:
+def option_name(parameter: str, options: Mapping[str, str] | None = None) -> str:
     """The console option that sets an API parameter: ``max_rtt_ms`` → ``--max-rtt-ms``.
 
-    Console options are named after the API's parameters, so this is the whole translation.
+    Console options are named after the API's parameters; ``options`` names the exceptions
+    (``{"max_links": "--suggest"}``).
     """
+    if options and parameter in options:
+        return options[parameter]
     return "--" + parameter.replace("_", "-")
 
 
@@ -104,15 +109,20 @@ def request_json(
     method: str = "GET",
     params: Mapping[str, str | Sequence[str]] | None = None,
     body: Any = None,
+    options: Mapping[str, str] | None = None,
 ) -> Any:
     """Send a request to ``target``'s URL + ``path`` and decode the JSON answer.
+
+    ``options`` names the console options of parameters not named after them (``option_name``).
 
     Raises:
         ParameterRefused: the aggregator refused a parameter, said with the console's option.
         ApiError: one line naming the URL and what went wrong (unreachable, HTTP error with the
             server's ``error`` message, or not JSON).
     """
-    with open_api(target, path, method=method, params=params, body=body) as response:
+    with open_api(
+        target, path, method=method, params=params, body=body, options=options
+    ) as response:
         url, raw = response.url, _read(response, target)
     try:
         return json.loads(raw)
@@ -130,6 +140,7 @@ def open_api(
     body: Any = None,
     headers: Mapping[str, str] | None = None,
     timeout_s: float = TIMEOUT_S,
+    options: Mapping[str, str] | None = None,
 ) -> Iterator[http.client.HTTPResponse]:
     """The open HTTP response of ``target``'s URL + ``path``, for the caller to read.
 
@@ -156,7 +167,7 @@ def open_api(
     except urllib.error.HTTPError as exc:
         message, parameter = _error_message(exc)
         if exc.code == 400 and parameter is not None:
-            raise ParameterRefused(parameter, message) from None
+            raise ParameterRefused(parameter, message, options) from None
         hint = " (give --user, with DCMON_PASSWORD or --password-file)" if exc.code == 401 else ""
         raise ApiError(f"{url}: HTTP {exc.code}: {message}{hint}") from None
     except (urllib.error.URLError, OSError) as exc:

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "monitor.commands.events",
     "monitor.commands.capacity",
     "monitor.commands.whatif",
+    "monitor.commands.resilience",
     "monitor.commands.fault",
 )
 AGGREGATOR_EXTRA_HINT = (

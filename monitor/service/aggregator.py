@@ -23,7 +23,9 @@ from monitor.service.events import EventLog, concerned_centers, snapshot_events
 from monitor.service.exposition import ExpositionCache
 from monitor.service.ingest import Ingest
 from monitor.service.metrics import AggregatorCollector, EvaluationHistogram
+from monitor.service.planning import PlanningJobs
 from monitor.status.engine import EngineSettings, IncidentJob, MaintenanceWindow, StatusEngine
+from monitor.status.evidence import CenterRecord
 from monitor.status.model import Finding, LinkEvent, Snapshot, StatusEvent
 from monitor.status.whatif import Scenario, WhatIf
 
@@ -37,6 +39,8 @@ next waits at least t x (1 - share) / share, so ingest keeps up (10,000 retained
 restart would otherwise each trigger a ~100 ms evaluation, and the loop would barely read)."""
 WHATIF_SLOTS: Final = 2
 """What-ifs computed at once (each in a worker thread); more wait their turn."""
+WHATIF_COPY_CHUNK: Final = 1000
+"""Evidence records copied per turn of the event loop for a what-if (~2 ms)."""
 VALUE_REFRESH_S: Final = 1.0
 """Measured values (heartbeat times, RTTs, capacity) reach the snapshot at least this often."""
 
@@ -104,6 +108,8 @@ class Aggregator:
         self._incident_job: IncidentJob | None = None
         self._incident_wake = asyncio.Event()
         self._what_if_slots = asyncio.Semaphore(WHATIF_SLOTS)
+        self.planning = PlanningJobs(registry, lambda: self._snapshot)
+        """Resilience rankings and link suggestions (worker threads, cached)."""
         self.bound_port: int | None = None
         """The HTTP port actually listened on (after ``serve`` started)."""
 
@@ -117,7 +123,11 @@ class Aggregator:
             ParameterError: ``base: current`` while the monitor is blind.
         """
         async with self._what_if_slots:
-            job = self.engine.what_if(imagined, time.time())
+            evidence: dict[str, CenterRecord] = {}
+            for part in self.engine.copy_evidence(WHATIF_COPY_CHUNK):
+                evidence.update(part)
+                await asyncio.sleep(0)  # let ingest run between chunks
+            job = self.engine.what_if(imagined, time.time(), evidence)
             return await asyncio.to_thread(job)
 
     @property
@@ -309,6 +319,7 @@ class Aggregator:
             async with self.ingest:
                 yield self
         finally:
+            await self.planning.close()
             # asyncio.wait_for in Python 3.11 can swallow a cancel: insist until it ends.
             await cancel_and_wait({self._evaluator, self._deriver})
             self._deriver = None

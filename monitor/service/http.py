@@ -15,7 +15,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -25,6 +25,7 @@ from agents.protocol import RESOURCES
 from monitor.registry import TIERS
 from monitor.service.aggregator import Aggregator
 from monitor.service.events import EVENT_TYPES, Event, EventLog, event_type
+from monitor.service.planning import MAX_SUGGESTED, RANKED, Job, settle
 from monitor.service.views import (
     Json,
     candidate_json,
@@ -37,8 +38,10 @@ from monitor.service.views import (
     link_json,
     nodegraph_json,
     palette_css,
+    ranking_json,
     scenario_json,
     spof_json,
+    suggestion_json,
     topology_json,
     whatif_json,
 )
@@ -47,6 +50,7 @@ from monitor.status.planner import find_candidates
 from monitor.status.whatif import Scenario, scenario
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 AGGREGATOR: Final = web.AppKey("aggregator", Aggregator)
 OPENAPI: Final = web.AppKey("openapi", bytes)
@@ -58,6 +62,11 @@ MAX_EVENTS_LIMIT: Final = 100_000
 """The largest ``limit`` of ``/api/v1/events`` and ``/api/v1/incidents``."""
 INCIDENT_STATES: Final = ("open", "resolved", "all")
 WHATIF_FIELDS: Final = ("down", "cut", "repair", "base")
+PLANNING_WAIT_S: Final = 2.0
+"""A resilience request waits this long for its job (a small federation's answer comes at
+once); a longer job answers 202 with its progress until it is done."""
+DEFAULT_RANKED: Final = 10
+DEFAULT_SUGGESTED: Final = 5
 SSE_EVENT_NAMES: Final = {"center": "status", "link": "link", "incident": "incident"}
 """The SSE ``event:`` name of each event type (``status`` for centers, as before types)."""
 METRICS_WRITE_BYTES: Final = 1 << 16
@@ -100,6 +109,9 @@ def build_app(
     app.router.add_get("/api/v1/events", events)
     app.router.add_get("/api/v1/events/stream", events_stream)
     app.router.add_post("/api/v1/whatif", whatif)
+    app.router.add_get("/api/v1/resilience", resilience)
+    app.router.add_delete("/api/v1/resilience", cancel_resilience)
+    app.router.add_get("/api/v1/resilience/suggestions", suggestions)
     if (STATIC_DIR / "index.html").is_file():
         app.router.add_get("/", index)
         # Generated, not a file: resolved before the static directory by its longer prefix.
@@ -403,6 +415,71 @@ async def whatif(request: web.Request) -> web.Response:
     )
     outcome = await aggregator.what_if(imagined)
     return web.json_response(whatif_json(outcome, aggregator.registry))
+
+
+def _k(request: web.Request) -> int:
+    k = _number(request, "k", minimum=1, integer=True)
+    if k is not None and k > 2:
+        raise ParameterError("k", "must be 1 (single failures) or 2 (double failures)")
+    return 1 if k is None else int(k)
+
+
+def _job_answer(job: Job[T], render: Callable[[T], Json], running: Json) -> web.Response:
+    """A planning job's answer: 200 with the result, 202 with the progress (and ``running``,
+    the result's shape with nothing in it) while it runs."""
+    body: dict[str, object] = {
+        "state": job.state,
+        "progress": job.progress,
+        "base": "healthy",
+        "started_at": job.started_at,
+        "computed_at": job.finished_at,
+    }
+    if job.state == "done" and job.result is not None:
+        return web.json_response({**body, **render(job.result)})
+    if job.state == "failed":
+        return web.json_response({**body, "error": job.error}, status=500)
+    return web.json_response({**body, **running}, status=202)
+
+
+async def resilience(request: web.Request) -> web.Response:
+    """The worst single (k=1) or double (k=2) failures of the healthy federation (DESIGN §10)."""
+    k = _k(request)
+    limit = _number(request, "limit", minimum=1, integer=True)
+    if limit is not None and limit > RANKED:
+        raise ParameterError("limit", f"must be at most {RANKED}")
+    shown = DEFAULT_RANKED if limit is None else int(limit)
+    job = await settle(request.app[AGGREGATOR].planning.ranking(k), PLANNING_WAIT_S)
+    return _job_answer(
+        job,
+        lambda ranking: ranking_json(ranking, shown),
+        {"k": k, "evaluated": 0, "failures": []},
+    )
+
+
+async def cancel_resilience(request: web.Request) -> web.Response:
+    """Stop the ranking of ``k`` (a write: it stops work others may be waiting for)."""
+    k = _k(request)
+    job = request.app[AGGREGATOR].planning.cancel(f"k{k}")
+    if job is None:
+        raise web.HTTPNotFound(reason=f"no ranking for k={k} was asked for")
+    return web.json_response({"k": k, "state": job.state, "progress": job.progress})
+
+
+async def suggestions(request: web.Request) -> web.Response:
+    """Up to ``max_links`` new links that would help most (DESIGN §10)."""
+    wanted = _number(request, "max_links", minimum=1, integer=True)
+    if wanted is not None and wanted > MAX_SUGGESTED:
+        raise ParameterError("max_links", f"must be at most {MAX_SUGGESTED}")
+    max_links = DEFAULT_SUGGESTED if wanted is None else int(wanted)
+    job = await settle(request.app[AGGREGATOR].planning.suggestions(max_links), PLANNING_WAIT_S)
+    return _job_answer(
+        job,
+        lambda found: {
+            "max_links": max_links,
+            "suggestions": [suggestion_json(i, s) for i, s in enumerate(found, 1)],
+        },
+        {"max_links": max_links, "suggestions": []},
+    )
 
 
 async def incidents(request: web.Request) -> web.Response:

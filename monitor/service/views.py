@@ -13,8 +13,10 @@ from agents.protocol import RESOURCES, Resource
 from monitor.registry import CenterSpec, LinkSpec, Registry
 from monitor.service.events import Event
 from monitor.status.capacity import ResourceTotal, capacity_totals
+from monitor.status.failures import Damage, Ranking
 from monitor.status.model import (
     CenterView,
+    FailedElement,
     Finding,
     Incident,
     LinkEvent,
@@ -24,8 +26,9 @@ from monitor.status.model import (
     Snapshot,
     StatusEvent,
 )
-from monitor.status.palette import LINK_COLOURS, STATUS_COLOURS, STATUS_TEXT_COLOURS
+from monitor.status.palette import LINK_COLOURS, STATUS_COLOURS, STATUS_MARKS, STATUS_TEXT_COLOURS
 from monitor.status.planner import Candidate
+from monitor.status.suggestions import FailureFix, RedundancyFix, Suggestion
 from monitor.status.whatif import Scenario, WhatIf
 
 Json = dict[str, Any]
@@ -210,6 +213,9 @@ def nodegraph_json(snapshot: Snapshot, registry: Registry) -> Json:
             "detail__tier": spec.tier,
             "detail__region": spec.region,
             "detail__why": view.why,
+            # The geomap's network layer places each node at these (the map of the overview).
+            "detail__latitude": spec.location.lat,
+            "detail__longitude": spec.location.lon,
         }
         node.update(dict.fromkeys(ARC_FIELDS, 0.0))
         node[_ARCS[status]] = 1.0
@@ -235,17 +241,26 @@ def nodegraph_json(snapshot: Snapshot, registry: Registry) -> Json:
 
 
 def palette_css() -> str:
-    """The status palette as CSS custom properties: ``--status-down``, ``--status-down-text``, ...
+    """The status palette as CSS custom properties: ``--status-down``, ``--status-down-text``,
+    ``--status-down-mark`` (a CSS string), ..., ``--link-up``, ...
 
-    The status page links it before its own stylesheet, which uses only these properties.
+    The status page links it before its own stylesheet, which uses only these properties; its
+    script reads the statuses and link states from them too.
     """
     lines = ["/* dcmon status palette, generated from monitor/status/palette.py */", ":root {"]
     for status, colour in STATUS_COLOURS.items():
         lines.append(f"  --status-{status}: {colour};")
         lines.append(f"  --status-{status}-text: {STATUS_TEXT_COLOURS[status]};")
+        lines.append(f"  --status-{status}-mark: {_css_string(STATUS_MARKS[status])};")
     lines.extend(f"  --link-{state}: {colour};" for state, colour in LINK_COLOURS.items())
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _css_string(text: str) -> str:
+    """``text`` as an ASCII CSS string: every non-ASCII character escaped (``"\\d7 "``)."""
+    escaped = "".join(c if c.isascii() and c not in '"\\' else f"\\{ord(c):x} " for c in text)
+    return f'"{escaped}"'
 
 
 def spof_json(snapshot: Snapshot) -> Json:
@@ -435,4 +450,66 @@ def candidate_json(candidate: Candidate, registry: Registry, snapshot: Snapshot)
         "path_rtt_ms": candidate.path_rtt_s * 1000,
         "rtt_estimated": candidate.rtt_estimated,
         "bottleneck_gbps": candidate.bottleneck_bandwidth_gbps,
+    }
+
+
+def element_json(element: FailedElement) -> Json:
+    """A failed element: ``{"kind": "center", "id": …}`` or ``{"kind": "link", "a": …, "b": …}``."""
+    if element.kind == "link":
+        return {"kind": "link", "a": element.ids[0], "b": element.ids[1]}
+    return {"kind": element.kind, "id": element.ids[0]}
+
+
+def damage_json(rank: int, damage: Damage) -> Json:
+    """One ranked failure: what it is and what it would do to the healthy federation."""
+    return {
+        "rank": rank,
+        "label": damage.label,
+        "elements": [element_json(e) for e in damage.elements],
+        "lost_core": len(damage.lost_core),
+        "lost_core_centers": list(damage.lost_core),
+        "lost_core_by_tier": dict(damage.lost_core_by_tier),
+        "capacity_unreachable": dict(damage.capacity_unreachable),
+        "capacity_share": damage.capacity_share,
+        "lost_redundancy": len(damage.lost_redundancy),
+        "lost_redundancy_centers": list(damage.lost_redundancy),
+    }
+
+
+def ranking_json(ranking: Ranking, limit: int) -> Json:
+    """The ``limit`` worst failures of a ranking, worst first."""
+    return {
+        "k": ranking.k,
+        "evaluated": ranking.evaluated,
+        "failures": [damage_json(i, d) for i, d in enumerate(ranking.failures[:limit], 1)],
+    }
+
+
+def _fix_json(fix: RedundancyFix | FailureFix) -> Json:
+    if isinstance(fix, RedundancyFix):
+        return {
+            "kind": "redundancy",
+            "center": fix.center,
+            "single_point": "--".join(fix.single_point),
+        }
+    return {
+        "kind": "double_failure",
+        "failure": fix.label,
+        "elements": [element_json(e) for e in fix.elements],
+        "lost_core_before": fix.lost_core_before,
+        "lost_core_after": fix.lost_core_after,
+        "regained": list(fix.regained),
+        "capacity_share_before": fix.capacity_share_before,
+        "capacity_share_after": fix.capacity_share_after,
+    }
+
+
+def suggestion_json(rank: int, suggestion: Suggestion) -> Json:
+    """One suggested link and what it would fix (each assumes the ones before it are built)."""
+    return {
+        "rank": rank,
+        "a": suggestion.a,
+        "b": suggestion.b,
+        "distance_km": round(suggestion.distance_km, 1),
+        "fixes": [_fix_json(f) for f in suggestion.fixes],
     }

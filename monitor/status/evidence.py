@@ -11,7 +11,8 @@ republishes after reconnecting, means online again).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import operator
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Final
 
@@ -78,6 +79,14 @@ class CenterRecord:
     probes: dict[str, Probe] = field(default_factory=dict)
     """Latest links report, by peer."""
     probes_at: float | None = None
+
+    def copy(self) -> CenterRecord:
+        """A shallow copy (the evidence as it is now: applying a message replaces the probes
+        and capacity mappings, it never changes them in place)."""
+        twin = object.__new__(CenterRecord)
+        for name, value in zip(_FIELDS, _read_fields(self), strict=True):
+            object.__setattr__(twin, name, value)
+        return twin
 
     def window(self, misses: int, default_interval_s: float) -> float:
         """The heartbeat window: ``misses`` x the announced (or default) interval."""
@@ -269,6 +278,10 @@ class CenterRecord:
             old[peer].reachable == probe.reachable for peer, probe in self.probes.items()
         )
         return None, Change.VALUES if same_verdicts else Change.PICTURE
+
+
+_FIELDS: Final = tuple(f.name for f in fields(CenterRecord))
+_read_fields: Final = operator.attrgetter(*_FIELDS)
 
 
 def _later(connection: int | None, than: int | None) -> bool:

@@ -7,6 +7,10 @@ Chosen so that every two statuses stay apart (CIEDE2000 distance of 20 or more, 
 it): in particular ``isolated`` is brown, far from the red of ``down``, and ``maintenance`` a dark
 teal, far from the green of ``connected``. Pills write each status on its colour with the text
 colour below, which reaches WCAG AA contrast (4.5:1) on it.
+
+Colour alone does not tell every status apart for colour-blind viewers (with deuteranopia the
+green of ``connected`` and the red of ``down`` come close), so every status but ``connected``
+also has a **mark**: a one-character symbol drawn on its map markers and in its pills.
 """
 
 from __future__ import annotations
@@ -49,6 +53,32 @@ def status_text_colour(status: Status) -> str:
     return INK if status in {"connected", "degraded", "unknown"} else WHITE
 
 
+def status_mark(status: Status) -> str:
+    """The symbol drawn on a status's colour (``connected``, the normal case, has none).
+
+    Distinct for every status, so a status is never told by its colour alone.
+    """
+    match status:
+        case "connected":
+            return ""
+        case "degraded":
+            return "!"  # one failure from losing the core
+        case "isolated":
+            return "\u2298"  # ⊘ cut off
+        case "stale":
+            return "~"  # the agent sleeps, the center works
+        case "down":
+            return "\u00d7"  # multiplication sign: failed
+        case "unreachable":
+            return "\u25cc"  # ◌ out of sight, behind something that failed
+        case "maintenance":
+            return "\u2016"  # ‖ paused
+        case "unknown":
+            return "?"
+        case _:
+            assert_never(status)
+
+
 def link_colour(state: LinkState) -> str:
     """The colour of a link state: that of the center status meaning the same, but ``up``.
 
@@ -76,6 +106,10 @@ STATUS_TEXT_COLOURS: Final[Mapping[Status, str]] = MappingProxyType(
     {status: status_text_colour(status) for status in STATUSES}
 )
 """Colour of text on each status colour (pills, badges)."""
+STATUS_MARKS: Final[Mapping[Status, str]] = MappingProxyType(
+    {status: status_mark(status) for status in STATUSES}
+)
+"""Mark of each center status (map markers, pills), in ``STATUSES`` order."""
 LINK_COLOURS: Final[Mapping[LinkState, str]] = MappingProxyType(
     {state: link_colour(state) for state in LINK_STATES}
 )

@@ -13,7 +13,6 @@ center live and every registered link up, with each center's last reported capac
 
 from __future__ import annotations
 
-import copy
 from collections import ChainMap
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -134,7 +133,7 @@ class _Evidence:
     def record(self, center: str) -> CenterRecord:
         found = self.copies.get(center)
         if found is None:
-            found = self.copies[center] = copy.copy(self._records[center])
+            found = self.copies[center] = self._records[center].copy()
         return found
 
     def live(self, center: str) -> None:
@@ -161,9 +160,6 @@ class _Evidence:
         record.probes = probes
         if record.probes_at is None:
             record.probes_at = self._now
-
-    def mapping(self) -> Mapping[str, CenterRecord]:
-        return ChainMap(self.copies, self._records)  # type: ignore[arg-type]
 
 
 def healthy_records(
@@ -196,14 +192,15 @@ def healthy_records(
     return healthy
 
 
-def hypothetical_records(
+def imagined_records(
     index: FederationIndex,
     records: Mapping[str, CenterRecord],
     imagined: Scenario,
     now: float,
     cut_off_now: Collection[str] = (),
-) -> Mapping[str, CenterRecord]:
-    """The evidence ``imagined`` would produce, over ``records`` (never changed).
+) -> dict[str, CenterRecord]:
+    """The records ``imagined`` changes, as it would change them (copies: ``records`` stay as
+    they are); the scenario's evidence is these over ``records``.
 
     ``cut_off_now``: silent centers nobody reaches in the base (``down``, ``unreachable``); a
     repaired center's probes do not reach them either, unless they are repaired too.
@@ -231,7 +228,7 @@ def hypothetical_records(
     for a, b in imagined.cut:
         evidence.probe(a, b, reachable=False)
         evidence.probe(b, a, reachable=False)
-    return evidence.mapping()
+    return evidence.copies
 
 
 # --- the outcome -------------------------------------------------------------------------------
@@ -324,13 +321,23 @@ class Evaluator:
                 "the monitor is blind (no broker): the current state is unknown; "
                 "ask with base healthy",
             )
-        now = judging.now
-        before_picture = derive(self.index, records, judging)
-        cut_off = [c for c, s in before_picture.status.items() if s in ("down", "unreachable")]
-        after_records = hypothetical_records(self.index, records, imagined, now, cut_off)
-        after_picture = derive(self.index, after_records, judging)
-        before = self._snapshot(records, before_picture, judging)
-        after = self._snapshot(after_records, after_picture, judging)
+        now, ids = judging.now, self.index.ids
+        # The builder reads the records through ``evidence``; the scenario's copies are laid
+        # over the base records once the base is built, so the hypothetical snapshot reuses
+        # every view the scenario does not change (as the engine's own snapshots do).
+        evidence: ChainMap[str, CenterRecord] = ChainMap({}, records)  # type: ignore[arg-type]
+        builder = SnapshotBuilder(self.index, evidence, self.limits)
+        base = derive(self.index, evidence, judging)
+        before = builder.full(
+            now, base, builder.initial(now), judging.blind, None, ids, IncidentTracker()
+        )
+        incidents_before = self._findings(evidence, base, judging)
+        cut_off = [c for c, s in base.status.items() if s in ("down", "unreachable")]
+        changed = imagined_records(self.index, records, imagined, now, cut_off)
+        evidence.maps[0].update(changed)
+        picture = derive(self.index, evidence, judging, base, changed)
+        moved = set(changed) | (picture.live ^ base.live) | (picture.provisional ^ base.provisional)
+        after = builder.full(now, picture, before, judging.blind, moved, changed, IncidentTracker())
         return WhatIf(
             scenario=imagined,
             evaluated_at=now,
@@ -346,8 +353,8 @@ class Evaluator:
                 for key, view in after.links.items()
                 if view.state != before.links[key].state
             ),
-            incidents_before=self._findings(records, before_picture, judging),
-            incidents=self._findings(after_records, after_picture, judging),
+            incidents_before=incidents_before,
+            incidents=self._findings(evidence, picture, judging),
             capacity_unreachable=_capacity_lost(before, after),
             capacity_regained=_capacity_lost(after, before),
             lost_core=tuple(
@@ -355,15 +362,6 @@ class Evaluator:
                 for c, view in before.centers.items()
                 if view.connected and not after.centers[c].connected
             ),
-        )
-
-    def _snapshot(
-        self, records: Mapping[str, CenterRecord], picture: Picture, judging: Judging
-    ) -> Snapshot:
-        builder = SnapshotBuilder(self.index, records, self.limits)
-        first = builder.initial(judging.now)
-        return builder.full(
-            judging.now, picture, first, judging.blind, None, self.index.ids, IncidentTracker()
         )
 
     def _findings(
