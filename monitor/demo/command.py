@@ -18,6 +18,7 @@ from typing import Any, Final
 from agents.broker import parse_broker_url
 from agents.errors import DcmonError
 from agents.lifecycle import cancel_and_wait, stop_on_signals
+from agents.mqtt_compat import ignore_stale_socket_writers
 from monitor.config import DEFAULT_LISTEN, AggregatorConfig, parse_listen
 from monitor.demo.broker import DemoBroker, start_broker
 from monitor.demo.faults import build_demo_app
@@ -113,6 +114,7 @@ async def _run(
     config = demo_config(broker.url, host, port, topology)
     aggregator = Aggregator(config, registry)
     simulator = Simulator(registry, parse_broker_url(broker.url), DEMO_TIMING, seed=seed)
+    ignore_stale_socket_writers(asyncio.get_running_loop())
     stop = asyncio.Event()
     ready = asyncio.Event()
     started = time.monotonic()

@@ -15,17 +15,20 @@ from monitor.simulation.federation import Simulator
 Say = Callable[[str], None]
 
 BROKER_POLL_S: Final = 0.5
+RESTART_DELAY_S: Final = 15.0
+"""How long the demo shows the monitor blind before it restarts a dead broker."""
 MAX_RESTARTS: Final = 3
 """More broker deaths than this within ``RESTART_WINDOW_S`` end the demo (something is wrong)."""
-RESTART_WINDOW_S: Final = 60.0
+RESTART_WINDOW_S: Final = 180.0
 AGENT_POLL_S: Final = 1.0
 AGENT_OUTAGE_S: Final = 2.0
 """Agents cut off shorter than this (a restart after ``fault heal``) are not news."""
 
 
 async def keep_broker_alive(broker: DemoBroker, say: Say) -> str:
-    """Restart the broker each time it dies, saying so once; return why it could not be
-    (the demo then ends). Polling also reaps the dead broker: no zombie is left."""
+    """Restart the broker each time it dies (after ``RESTART_DELAY_S``, so that blind mode can
+    be seen on the page), saying so once; return why it could not be (the demo then ends).
+    Polling also reaps the dead broker: no zombie is left."""
     restarts: deque[float] = deque()
     while True:
         await asyncio.sleep(BROKER_POLL_S)
@@ -41,7 +44,11 @@ async def keep_broker_alive(broker: DemoBroker, say: Say) -> str:
                 f"the broker ({broker.kind}, pid {pid}) died ({reason}), the "
                 f"{len(restarts) + 1}th time within {RESTART_WINDOW_S:.0f} s"
             )
-        say(f"the broker ({broker.kind}, pid {pid}) died ({reason}); restarting it on {broker.url}")
+        say(
+            f"the broker ({broker.kind}, pid {pid}) died ({reason}): the monitor is blind; "
+            f"restarting the broker on {broker.url} in {RESTART_DELAY_S:.0f} s"
+        )
+        await asyncio.sleep(RESTART_DELAY_S)
         try:
             await asyncio.to_thread(broker.restart)
         except BrokerUnavailable as exc:
