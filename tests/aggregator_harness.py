@@ -9,7 +9,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -176,9 +176,15 @@ class LiveAggregator:
 class Centers:
     """Agents of several centers on one MQTT connection: births, heartbeats, probe reports."""
 
-    def __init__(self, client: aiomqtt.Client, centers: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        client: aiomqtt.Client,
+        centers: tuple[str, ...],
+        neighbours: Mapping[str, tuple[str, ...]] = NEIGHBOURS,
+    ) -> None:
         self.client = client
         self.centers = centers
+        self.neighbours = neighbours
         self.session = int(time.time() * 1000)
         self.seq = 0
         self.beating: set[str] = set(centers)
@@ -211,7 +217,7 @@ class Centers:
     async def fail(self, center: str) -> None:
         """``center`` fails whole: its neighbours' probes of it fail, then its will arrives
         (in that order, so it is never seen silent but reachable, i.e. stale)."""
-        for peer in NEIGHBOURS[center]:
+        for peer in self.neighbours[center]:
             self.unreachable.add((peer, center))
             await self.report_links(peer)
         await self.offline(center)
@@ -223,7 +229,7 @@ class Centers:
             Probe(peer=peer, reachable=False, loss_ratio=1.0)
             if (center, peer) in self.unreachable
             else Probe(peer=peer, reachable=True, rtt_s=0.004, loss_ratio=0.0)
-            for peer in NEIGHBOURS[center]
+            for peer in self.neighbours[center]
         )
         payload = LinkReport(session=self.session, seq=self.seq, ts=time.time(), probes=probes)
         await self.client.publish(
@@ -271,11 +277,13 @@ class Centers:
 
 @contextlib.asynccontextmanager
 async def running_centers(
-    port: int, centers: tuple[str, ...] = tuple(NEIGHBOURS)
+    port: int,
+    centers: tuple[str, ...] = tuple(NEIGHBOURS),
+    neighbours: Mapping[str, tuple[str, ...]] = NEIGHBOURS,
 ) -> AsyncIterator[Centers]:
-    """Publish as the agents of ``centers`` until the context ends."""
+    """Publish as the agents of ``centers`` (probing ``neighbours``) until the context ends."""
     async with aiomqtt.Client("127.0.0.1", port) as client:
-        agents = Centers(client, centers)
+        agents = Centers(client, centers, neighbours)
         await agents.start()
         try:
             yield agents

@@ -185,7 +185,7 @@ def test_stale_then_down_then_unreachable() -> None:
 
 def test_maintenance_window_overrides_and_ends() -> None:
     """Inside its maintenance window a center is in maintenance; afterwards judged again."""
-    window = MaintenanceWindow("hub-b", start=40.0, end=60.0, reason="upgrade")
+    window = MaintenanceWindow(("hub-b",), start=40.0, end=60.0, reason="upgrade")
     feed = Feed(sample_registry(), EngineSettings(maintenance=(window,)))
     feed.settle()
     assert feed.status()["hub-b"] == "degraded"

@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -718,3 +719,27 @@ def test_tls_without_users_or_required_certificates_is_called_unauthenticated(pk
         "the HTTP API on https://127.0.0.1:9108 is unauthenticated: web.yml lists no "
         "basic_auth_users and does not require client certificates; it listens on loopback only"
     )
+
+
+def test_maintenance_and_reload_need_a_writer_whose_name_becomes_the_author(
+    tmp_path: Path,
+) -> None:
+    """Declaring or ending a maintenance window and reloading are writes: 403 for a reader, done
+    for a writer, whose basic-auth name is the window's author; a reader still lists windows."""
+    with protected(tmp_path, {"basic_auth_users": HASHES}, writers=("operator",)) as url:
+        windows = url + "/api/v1/maintenance"
+        window = {"center": "prov-d", "end": time.time() + 3600, "reason": "fibre splice"}
+        refused = call(windows, method="POST", body=window, user="viewer")
+        assert refused.status == 403
+        assert refused.json()["error"].startswith("user 'viewer' may not change anything")
+        assert call(url + "/-/reload", method="POST", user="viewer").status == 403
+        assert call(url + "/-/reload", method="POST").status == 401
+        declared = call(windows, method="POST", body=window, user="operator")
+        assert declared.status == 201
+        entry = declared.json()["window"]
+        assert entry["author"] == "operator"
+        assert call(windows, user="viewer").json()["windows"] == [entry]
+        assert call(f"{windows}/{entry['id']}", method="DELETE", user="viewer").status == 403
+        ended = call(f"{windows}/{entry['id']}", method="DELETE", user="operator")
+        assert ended.json()["window"]["state"] == "ended"
+        assert call(url + "/-/reload", method="POST", user="operator").json()["status"] == "success"

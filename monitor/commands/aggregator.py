@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from agents.broker import TlsFiles, parse_broker_url
 from agents.configfile import read_yaml
 from agents.errors import ConfigError, DcmonError
-from agents.lifecycle import cancel_and_wait, stop_on_signals
+from agents.lifecycle import call_on_hangup, cancel_and_wait, stop_on_signals
 from monitor.config import (
     DEFAULT_LISTEN,
     AggregatorConfig,
@@ -22,6 +23,10 @@ from monitor.config import (
     parse_listen,
 )
 from monitor.registry import Registry, load_registry
+
+if TYPE_CHECKING:
+    from monitor.service.aggregator import Aggregator
+    from monitor.service.reload import ConfigLoader
 
 logger = logging.getLogger(__name__)
 
@@ -143,17 +148,43 @@ def check_access(config: AggregatorConfig, source: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load configuration and registry, then serve until SIGINT/SIGTERM."""
+    """Load configuration and registry, then serve until SIGINT/SIGTERM (SIGHUP reloads)."""
     config = config_from_args(args)
     registry = load_registry(config.topology)
-    return asyncio.run(_serve_until_stopped(config, registry))
+    return asyncio.run(_serve_until_stopped(config, registry, args))
 
 
-async def _serve_until_stopped(config: AggregatorConfig, registry: Registry) -> int:
+def _loader(args: argparse.Namespace) -> ConfigLoader:
+    """Reads the files again as at start: the config file with the same flags on top."""
+
+    def load() -> tuple[AggregatorConfig, Registry]:
+        config = config_from_args(args)
+        return config, load_registry(config.topology)
+
+    return load
+
+
+def _reload_on_hangup(aggregator: Aggregator, running: set[asyncio.Task[Any]]) -> None:
+    logger.info("SIGHUP: reloading the configuration and the registry")
+    task = asyncio.create_task(_reload(aggregator), name="dcmon-reload")
+    running.add(task)
+    task.add_done_callback(running.discard)
+
+
+async def _reload(aggregator: Aggregator) -> None:
+    from monitor.service.aggregator import ReloadRefused
+
+    with contextlib.suppress(ReloadRefused):  # logged in one line by reload()
+        await aggregator.reload()
+
+
+async def _serve_until_stopped(
+    config: AggregatorConfig, registry: Registry, args: argparse.Namespace
+) -> int:
     from monitor.service.aggregator import Aggregator
     from monitor.service.serve import serve
 
-    aggregator = Aggregator(config, registry)
+    aggregator = Aggregator(config, registry, loader=_loader(args))
     host, port = config.listen_address()
     logger.info(
         "aggregator %s: %d centers, %d links; broker %s; HTTP on %s:%d",
@@ -165,13 +196,14 @@ async def _serve_until_stopped(config: AggregatorConfig, registry: Registry) -> 
         port,
     )
     stop = asyncio.Event()
-    with stop_on_signals(stop):
+    reloads: set[asyncio.Task[Any]] = set()
+    with stop_on_signals(stop), call_on_hangup(lambda: _reload_on_hangup(aggregator, reloads)):
         server = asyncio.create_task(serve(config, registry, aggregator=aggregator))
         stopper = asyncio.create_task(stop.wait())
         try:
             await asyncio.wait({server, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            await cancel_and_wait({server, stopper})
+            await cancel_and_wait({server, stopper, *reloads})
     if not server.cancelled() and (exc := server.exception()) is not None:
         if isinstance(exc, OSError):
             raise DcmonError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from exc

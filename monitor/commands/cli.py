@@ -29,6 +29,8 @@ COMMAND_MODULES = (
     "monitor.commands.whatif",
     "monitor.commands.resilience",
     "monitor.commands.fault",
+    "monitor.commands.maintenance",
+    "monitor.commands.decommission",
 )
 AGGREGATOR_EXTRA_HINT = (
     "the aggregator's dependencies are not installed ({missing}): "

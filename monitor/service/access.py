@@ -44,6 +44,8 @@ SECURITY_HEADERS: Final = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
 }
+AUTHENTICATED_USER: Final = web.RequestKey("authenticated_user", str)
+"""The basic-auth user a request proved to be (set only when there is one)."""
 SERVER: Final = "dcmon"
 REALM: Final = 'Basic realm="dcmon", charset="UTF-8"'
 DEFAULT_COST: Final = 10
@@ -140,6 +142,7 @@ class Access:
                 response = _refusal(401, "authentication required")
                 response.headers[hdrs.WWW_AUTHENTICATE] = REALM
                 return response
+            request[AUTHENTICATED_USER] = user
         if not _reads(request) and (user is None or user not in self.writers):
             who = f"user {user!r}" if user is not None else "a request without basic auth"
             return _refusal(

@@ -16,15 +16,24 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from agents.errors import DcmonError
 from agents.lifecycle import cancel_and_wait
 from monitor.config import AggregatorConfig
 from monitor.registry import Registry
 from monitor.service.events import EventLog, concerned_centers, snapshot_events
 from monitor.service.exposition import ExpositionCache
 from monitor.service.ingest import Ingest
+from monitor.service.maintenance import MaintenanceBook, MaintenanceEntry, MaintenanceRequest
 from monitor.service.metrics import AggregatorCollector, EvaluationHistogram
 from monitor.service.planning import PlanningJobs
-from monitor.status.engine import EngineSettings, IncidentJob, MaintenanceWindow, StatusEngine
+from monitor.service.reload import (
+    ConfigLoader,
+    ReloadOutcome,
+    effective_config,
+    restart_only_changes,
+    topology_loader,
+)
+from monitor.status.engine import EngineSettings, IncidentJob, StatusEngine
 from monitor.status.evidence import CenterRecord
 from monitor.status.model import Finding, LinkEvent, Snapshot, StatusEvent
 from monitor.status.whatif import Scenario, WhatIf
@@ -53,8 +62,13 @@ def dcmon_version() -> str:
         return "unknown"
 
 
+class ReloadRefused(DcmonError):
+    """A reload found an invalid file: nothing was changed."""
+
+
 def engine_settings(config: AggregatorConfig) -> EngineSettings:
-    """The status engine's settings from the aggregator configuration."""
+    """The status engine's settings from the aggregator configuration (its maintenance windows
+    come from the ``MaintenanceBook``)."""
     return EngineSettings(
         heartbeat_misses=config.heartbeat_misses,
         default_heartbeat_interval_s=config.default_heartbeat_interval_s,
@@ -67,10 +81,6 @@ def engine_settings(config: AggregatorConfig) -> EngineSettings:
         # Incidents are derived in a worker thread (Aggregator._derive_incidents_forever): a
         # thousand failures at once take seconds, which the event loop must not wait for.
         defer_incidents=True,
-        maintenance=tuple(
-            MaintenanceWindow(w.center, w.start.timestamp(), w.end.timestamp(), w.reason)
-            for w in config.maintenance
-        ),
     )
 
 
@@ -80,13 +90,34 @@ class Aggregator:
     Args:
         config: validated configuration (the broker address is resolved here).
         registry: the registry of centers and links.
+        maintenance: the maintenance windows (a state store's, persisted); in memory if None.
+            The config's ``maintenance:`` entries are added to it.
+        loader: reads the configuration and registry again for a reload; without one a reload
+            re-reads ``config.topology`` only.
     """
 
-    def __init__(self, config: AggregatorConfig, registry: Registry) -> None:
+    def __init__(
+        self,
+        config: AggregatorConfig,
+        registry: Registry,
+        *,
+        maintenance: MaintenanceBook | None = None,
+        loader: ConfigLoader | None = None,
+    ) -> None:
         self.config = config
         self.registry = registry
         self.started_at = time.time()
         self.engine = StatusEngine(registry, engine_settings(config), started_at=self.started_at)
+        self.maintenance = maintenance if maintenance is not None else MaintenanceBook()
+        """Every declared maintenance window; change it through ``declare_maintenance`` and
+        ``end_maintenance`` (they tell the engine)."""
+        self.maintenance.adopt_config(config.maintenance, self.started_at)
+        self.engine.set_maintenance(self.maintenance.windows())
+        self._loader = loader or topology_loader(config)
+        self._reload_lock = asyncio.Lock()
+        self.last_reload_successful = True
+        self.last_reload_success_at = self.started_at
+        """When the configuration was last loaded successfully (the start counts)."""
         self.events = EventLog(config.events_buffer)
         self.evaluation_durations = EvaluationHistogram()
         self.evaluations = 0
@@ -157,9 +188,9 @@ class Aggregator:
 
     @property
     def in_grace(self) -> bool:
-        """Whether the start-up / reconnect grace period is holding statuses at ``unknown``."""
-        snapshot = self._snapshot
-        return not snapshot.blind and snapshot.status_counts.get("unknown", 0) > 0
+        """Whether the start-up / reconnect grace period is holding statuses at ``unknown``
+        (a center added by a reload waits on its own: that is no grace of the monitor)."""
+        return not self._snapshot.blind and self.engine.in_grace
 
     @property
     def received(self) -> Mapping[str, int]:
@@ -198,6 +229,101 @@ class Aggregator:
     async def metrics_text(self) -> bytes:
         """The whole ``/metrics`` exposition in one piece."""
         return b"".join(await self.metrics_parts())
+
+    # --- changes at runtime (DESIGN §11) -------------------------------------------------------
+
+    def declare_maintenance(self, request: MaintenanceRequest) -> MaintenanceEntry:
+        """Add a maintenance window; statuses follow at its start and end."""
+        entry = self.maintenance.add(request, time.time())
+        logger.info(
+            "maintenance %s declared by %s for %s %s: %s",
+            entry.id,
+            entry.author,
+            entry.kind,
+            "--".join(entry.ids),
+            entry.reason,
+        )
+        self._maintenance_changed()
+        return entry
+
+    def end_maintenance(self, entry_id: str) -> MaintenanceEntry | None:
+        """End a maintenance window now (None if there is no such window)."""
+        entry = self.maintenance.end(entry_id, time.time())
+        if entry is not None:
+            logger.info("maintenance %s of %s ended", entry.id, "--".join(entry.ids))
+            self._maintenance_changed()
+        return entry
+
+    def _maintenance_changed(self) -> None:
+        self.engine.set_maintenance(self.maintenance.windows())
+        self._wake.set()
+
+    async def reload(self) -> ReloadOutcome:
+        """Read the configuration and the registry again and apply them (SIGHUP, ``/-/reload``).
+
+        Raises:
+            ReloadRefused: a file is invalid; it is logged in one line and nothing changed.
+        """
+        async with self._reload_lock:
+            try:
+                config, registry = await asyncio.to_thread(self._loader)
+            except DcmonError as exc:
+                self.last_reload_successful = False
+                logger.error("reload refused, running configuration kept: %s", exc)
+                raise ReloadRefused(str(exc)) from exc
+            return self.adopt(config, registry)
+
+    def adopt(self, loaded: AggregatorConfig, registry: Registry) -> ReloadOutcome:
+        """Apply a validated configuration and registry at once, keeping what is known.
+
+        Centers still registered keep their state; new ones are ``unknown`` and never seen;
+        removed ones lose their series with the snapshot this call makes. Keys that need a
+        restart keep their running values, with one warning each.
+        """
+        now = time.time()
+        needs_restart = restart_only_changes(self.config, loaded)
+        for key in needs_restart:
+            logger.warning(
+                "reload: %s changed in the configuration but takes effect only after a restart; "
+                "still using %r",
+                key,
+                getattr(self.config, key),
+            )
+        config = effective_config(self.config, loaded)
+        before = set(self.registry.center_ids())
+        after = registry.center_ids()
+        registry_changed = registry != self.registry
+        settings = engine_settings(config)
+        settings_changed = settings != engine_settings(self.config)
+        if registry_changed or settings_changed:
+            self.engine.reload(registry, settings, now)
+        if registry_changed:
+            self.registry = registry
+            self.exposition.reindex(registry)
+            self.planning.forget(registry)
+        self.config = config
+        self.maintenance.adopt_config(config.maintenance, now)
+        self.engine.set_maintenance(self.maintenance.windows())
+        self.evaluate(now)
+        self.last_reload_successful = True
+        self.last_reload_success_at = now
+        outcome = ReloadOutcome(
+            at=now,
+            added=tuple(c for c in after if c not in before),
+            removed=tuple(sorted(before - set(after))),
+            registry_changed=registry_changed,
+            settings_changed=settings_changed,
+            needs_restart=needs_restart,
+        )
+        logger.info(
+            "reloaded: %d centers (%d added, %d removed), %d links; settings %s",
+            len(after),
+            len(outcome.added),
+            len(outcome.removed),
+            len(registry.links),
+            "changed" if settings_changed else "unchanged",
+        )
+        return outcome
 
     # --- evaluation ---------------------------------------------------------------------------
 

@@ -275,6 +275,11 @@ class ExpositionCache:
         """The longest the event loop waited for a piece of rendering."""
         return self._exposition.longest_slice_s
 
+    def reindex(self, registry: Registry) -> None:
+        """The registry changed: render from it from now on (call with the snapshot change)."""
+        self._exposition = SnapshotExposition(registry)
+        self._generation = -1
+
     def refresh(self) -> None:
         """Start rendering the current snapshot in the background (called after evaluations)."""
         try:
@@ -300,10 +305,13 @@ class ExpositionCache:
         if snapshot.generation == self._generation:
             return self._parts
         async with self._lock:
-            snapshot = self._snapshot()
-            if snapshot.generation != self._generation:
+            while (snapshot := self._snapshot()).generation != self._generation:
                 started = time.perf_counter()
-                self._parts = await self._exposition.render_sliced(snapshot)
+                exposition = self._exposition
+                parts = await exposition.render_sliced(snapshot)
+                if exposition is not self._exposition:
+                    continue  # the registry changed meanwhile: render the new one
+                self._parts = parts
                 self._generation = snapshot.generation
                 self._rendered_at = time.perf_counter()
                 self.last_render_s = self._rendered_at - started
@@ -312,6 +320,7 @@ class ExpositionCache:
                     snapshot.generation,
                     self.last_render_s * 1000,
                 )
+                break
             return self._parts
 
     async def text(self) -> bytes:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from importlib import resources
 from pathlib import Path
@@ -23,8 +24,10 @@ from aiohttp.typedefs import Middleware
 from agents.errors import ParameterError
 from agents.protocol import RESOURCES
 from monitor.registry import TIERS
-from monitor.service.aggregator import Aggregator
+from monitor.service.access import AUTHENTICATED_USER
+from monitor.service.aggregator import Aggregator, ReloadRefused
 from monitor.service.events import EVENT_TYPES, Event, EventLog, event_type
+from monitor.service.maintenance import WINDOW_STATES, MaintenanceEntry, parse_request
 from monitor.service.planning import MAX_SUGGESTED, RANKED, Job, settle
 from monitor.service.views import (
     Json,
@@ -36,9 +39,11 @@ from monitor.service.views import (
     header,
     incident_json,
     link_json,
+    maintenance_json,
     nodegraph_json,
     palette_css,
     ranking_json,
+    reload_json,
     scenario_json,
     spof_json,
     suggestion_json,
@@ -61,6 +66,8 @@ SSE_KEEPALIVE_S: Final = 15.0
 MAX_EVENTS_LIMIT: Final = 100_000
 """The largest ``limit`` of ``/api/v1/events`` and ``/api/v1/incidents``."""
 INCIDENT_STATES: Final = ("open", "resolved", "all")
+MAINTENANCE_FILTERS: Final = ("current", *WINDOW_STATES, "all")
+"""``state`` of ``/api/v1/maintenance``: ``current`` is scheduled and active (the default)."""
 WHATIF_FIELDS: Final = ("down", "cut", "repair", "base")
 PLANNING_WAIT_S: Final = 2.0
 """A resilience request waits this long for its job (a small federation's answer comes at
@@ -112,6 +119,11 @@ def build_app(
     app.router.add_get("/api/v1/resilience", resilience)
     app.router.add_delete("/api/v1/resilience", cancel_resilience)
     app.router.add_get("/api/v1/resilience/suggestions", suggestions)
+    app.router.add_get("/api/v1/maintenance", maintenance_windows)
+    app.router.add_post("/api/v1/maintenance", declare_maintenance)
+    app.router.add_get("/api/v1/maintenance/{id}", maintenance_window)
+    app.router.add_delete("/api/v1/maintenance/{id}", end_maintenance)
+    app.router.add_post("/-/reload", reload)
     if (STATIC_DIR / "index.html").is_file():
         app.router.add_get("/", index)
         # Generated, not a file: resolved before the static directory by its longer prefix.
@@ -597,6 +609,71 @@ async def _send_events(
         if event is None:
             return
         await response.write(_sse(event))
+
+
+# --- changes at runtime (DESIGN §11) -------------------------------------------------------------
+
+
+async def maintenance_windows(request: web.Request) -> web.Response:
+    """Maintenance windows, oldest declared first: ``state`` current (default), scheduled,
+    active, ended or all."""
+    wanted = _choice(request, "state", MAINTENANCE_FILTERS) or "current"
+    now = time.time()
+    found = [
+        entry
+        for entry in request.app[AGGREGATOR].maintenance.entries()
+        if wanted == "all"
+        or entry.state(now) == wanted
+        or (wanted == "current" and entry.state(now) != "ended")
+    ]
+    return web.json_response(
+        {"count": len(found), "windows": [maintenance_json(e, now) for e in found]}
+    )
+
+
+def _window(request: web.Request) -> MaintenanceEntry:
+    entry_id = request.match_info["id"]
+    entry = request.app[AGGREGATOR].maintenance.get(entry_id)
+    if entry is None:
+        raise web.HTTPNotFound(reason=f"no maintenance window {entry_id!r}")
+    return entry
+
+
+async def maintenance_window(request: web.Request) -> web.Response:
+    """One maintenance window; 404 for an id never declared."""
+    return web.json_response({"window": maintenance_json(_window(request), time.time())})
+
+
+async def declare_maintenance(request: web.Request) -> web.Response:
+    """Declare a maintenance window of a center or a link (a write): 201 with the window."""
+    aggregator = request.app[AGGREGATOR]
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ParameterError(
+            "body", 'is not JSON: send an object like {"center": "id", "end": ..., "reason": ...}'
+        ) from None
+    now = time.time()
+    wanted = parse_request(body, aggregator.registry, now, request.get(AUTHENTICATED_USER))
+    entry = aggregator.declare_maintenance(wanted)
+    return web.json_response({"window": maintenance_json(entry, now)}, status=201)
+
+
+async def end_maintenance(request: web.Request) -> web.Response:
+    """End a maintenance window now (a write; one not started yet is cancelled)."""
+    entry = request.app[AGGREGATOR].end_maintenance(_window(request).id)
+    assert entry is not None  # _window found it, and windows are never deleted
+    return web.json_response({"window": maintenance_json(entry, time.time())})
+
+
+async def reload(request: web.Request) -> web.Response:
+    """Re-read the configuration and the registry (a write, like SIGHUP); 500 with the reason
+    if a file is invalid (nothing changed then)."""
+    try:
+        outcome = await request.app[AGGREGATOR].reload()
+    except ReloadRefused as exc:
+        return web.json_response({"status": "error", "error": str(exc)}, status=500)
+    return web.json_response(reload_json(outcome))
 
 
 def openapi_document() -> Json:

@@ -153,6 +153,11 @@ LINK_FAMILIES: Final = (
         "1 while the link is a failed element of this open incident.",
         ("a", "b", "incident"),
     ),
+    Family(
+        "dcmon_link_maintenance",
+        "1 while the link is inside a declared maintenance window.",
+        ("a", "b"),
+    ),
 )
 
 PROBE_FAMILIES: Final = (
@@ -308,6 +313,7 @@ def link_samples(spec: LinkSpec, view: LinkView) -> dict[str, list[Sample]]:
         "dcmon_link_rtt_seconds": _optional(ab, view.rtt_s),
         "dcmon_link_loss_ratio": _optional(ab, view.loss_ratio),
         "dcmon_link_incident": [] if view.incident is None else [((a, b, view.incident), 1.0)],
+        "dcmon_link_maintenance": [(ab, _flag(view.in_maintenance))],
     }
 
 
@@ -518,6 +524,14 @@ class AggregatorState(Protocol):
     def evaluation_durations(self) -> EvaluationHistogram:
         """Durations of status re-evaluations."""
 
+    @property
+    def last_reload_successful(self) -> bool:
+        """Whether the last reload of the configuration succeeded."""
+
+    @property
+    def last_reload_success_at(self) -> float:
+        """When the configuration was last loaded successfully (Unix seconds)."""
+
 
 class EvaluationHistogram:
     """Cumulative histogram of re-evaluation durations (seconds), cheap to observe."""
@@ -579,6 +593,16 @@ class AggregatorCollector(Collector):
             "dcmon_aggregator_grace",
             "1 during the start-up or reconnect grace period.",
             value=_flag(state.in_grace),
+        )
+        yield GaugeMetricFamily(
+            "dcmon_config_last_reload_successful",
+            "1 if the last reload of the configuration and registry succeeded.",
+            value=_flag(state.last_reload_successful),
+        )
+        yield GaugeMetricFamily(
+            "dcmon_config_last_reload_success_timestamp_seconds",
+            "When the configuration and registry were last loaded successfully.",
+            value=state.last_reload_success_at,
         )
         yield GaugeMetricFamily(
             "dcmon_broker_connected",

@@ -135,8 +135,11 @@ class PlanningJobs:
             job.stop.set()
         return job
 
-    def forget(self) -> None:
-        """The registry changed: cancel what runs, drop what was computed."""
+    def forget(self, registry: Registry | None = None) -> None:
+        """The registry changed (to ``registry``, if given): cancel what runs, drop what was
+        computed."""
+        if registry is not None:
+            self._registry = registry
         for job in self._jobs.values():
             job.stop.set()
         self._jobs = {}

@@ -12,6 +12,8 @@ from typing import Any, Final
 from agents.protocol import RESOURCES, Resource
 from monitor.registry import CenterSpec, LinkSpec, Registry
 from monitor.service.events import Event
+from monitor.service.maintenance import MaintenanceEntry
+from monitor.service.reload import ReloadOutcome
 from monitor.status.capacity import ResourceTotal, capacity_totals
 from monitor.status.failures import Damage, Ranking
 from monitor.status.model import (
@@ -139,6 +141,7 @@ def link_json(spec: LinkSpec, snapshot: Snapshot) -> Json:
         "rtt_s": view.rtt_s,
         "loss_ratio": view.loss_ratio,
         "incident": view.incident,
+        "in_maintenance": view.in_maintenance,
         "probes": [probe_json(p) for p in probes],
     }
 
@@ -512,4 +515,22 @@ def suggestion_json(rank: int, suggestion: Suggestion) -> Json:
         "b": suggestion.b,
         "distance_km": round(suggestion.distance_km, 1),
         "fixes": [_fix_json(f) for f in suggestion.fixes],
+    }
+
+
+def maintenance_json(entry: MaintenanceEntry, now: float) -> Json:
+    """One maintenance window with its state at ``now``."""
+    return {**entry.row(), "state": entry.state(now)}
+
+
+def reload_json(outcome: ReloadOutcome) -> Json:
+    """What a successful reload changed."""
+    return {
+        "status": "success",
+        "at": outcome.at,
+        "registry_changed": outcome.registry_changed,
+        "settings_changed": outcome.settings_changed,
+        "added": list(outcome.added),
+        "removed": list(outcome.removed),
+        "needs_restart": list(outcome.needs_restart),
     }

@@ -10,7 +10,7 @@ cheaply.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Final
@@ -18,10 +18,11 @@ from typing import Final
 from agents.protocol import AggregatorState, Heartbeat, LinkReport, Message, RejectReason
 from monitor.registry import Registry
 from monitor.status.deadlines import Deadlines
-from monitor.status.evaluation import Judging, Picture, derive, picture_findings
+from monitor.status.evaluation import Judging, Picture, derive, failing_links, picture_findings
 from monitor.status.evidence import SESSION_SKEW_S, CenterRecord, Change
 from monitor.status.federation import FederationIndex
 from monitor.status.incidents import Circumstances, IncidentTracker, failed_elements
+from monitor.status.maintenance import MaintenanceWindow, in_maintenance
 from monitor.status.model import (
     FailedElement,
     Finding,
@@ -34,15 +35,15 @@ from monitor.status.model import (
 from monitor.status.snapshots import QualityLimits, SnapshotBuilder
 from monitor.status.whatif import Evaluator, Scenario, WhatIf
 
-
-@dataclass(frozen=True)
-class MaintenanceWindow:
-    """A declared maintenance window of one center (wall-clock seconds, ``start <= t < end``)."""
-
-    center: str
-    start: float
-    end: float
-    reason: str = ""
+__all__ = [
+    "INLINE_CENTERS",
+    "INLINE_ELEMENTS",
+    "EngineSettings",
+    "IncidentJob",
+    "MaintenanceWindow",
+    "StatusEngine",
+    "status_of",
+]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class EngineSettings:
     degraded_rtt_s: float | None = None
     degraded_loss_ratio: float | None = 0.2
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    """The windows known at start (``StatusEngine.set_maintenance`` replaces them at runtime)."""
     session_skew_s: float = SESSION_SKEW_S
     """A session number beyond the aggregator's clock (ms) plus this is "from the future"."""
     incidents: bool = True
@@ -107,25 +109,18 @@ class StatusEngine:
     def __init__(self, registry: Registry, settings: EngineSettings, *, started_at: float) -> None:
         """Start with no evidence, in a grace period of one heartbeat window from ``started_at``."""
         self._settings = settings
-        self._index = FederationIndex.of(registry)
-        self._records = {center: CenterRecord(center) for center in self._index.ids}
+        self._maintenance = settings.maintenance
+        self._records: dict[str, CenterRecord] = {}
+        self._index_registry(registry, {})
         self._deadlines = Deadlines()
-        for window in settings.maintenance:
-            self._deadlines.push(window.start, "maintenance", window.center)
-            self._deadlines.push(window.end, "maintenance", window.center)
-        limits = QualityLimits(
-            settings.probe_fresh_s, settings.degraded_rtt_s, settings.degraded_loss_ratio
-        )
-        self._snapshots = SnapshotBuilder(self._index, self._records, limits)
-        self._what_if = Evaluator(
-            self._index,
-            {c.id: c.region for c in registry.centers},
-            limits,
-            incidents=settings.incidents,
-        )
+        self._push_maintenance(self._maintenance)
+        self._snapshots = SnapshotBuilder(self._index, self._records, self._limits())
         self._blind = False
         self._grace_start: float | None = started_at
         self._grace_pushed: float | None = None
+        self._welcome: dict[str, float] = {}
+        """Centers registered at runtime (``reload``), with the time they were added."""
+        self._welcome_pushed: float | None = None
         self._dirty = True
         """An input or a deadline may have changed the picture: re-derive at the next turn."""
         self._touched: set[str] = set()
@@ -140,17 +135,94 @@ class StatusEngine:
         """How much longer than one heartbeat window the current grace period lasts."""
         self._picture: Picture | None = None
         self._incidents = IncidentTracker(hold_down_s=settings.incident_hold_down_s)
-        self._circumstances = Circumstances(
-            tier=self._index.tier,
-            region={c.id: c.region for c in registry.centers},
-            neighbours=self._index.neighbours,
-            available=self._available,
-        )
         self._findings_basis: tuple[list[FailedElement], dict[str, Status]] | None = None
         self._findings: list[Finding] = []
         self._incident_changes: list[tuple[IncidentChange, Incident]] = []
         self._incident_job: IncidentJob | None = None
         self._snapshot = self._snapshots.initial(started_at)
+
+    def _limits(self) -> QualityLimits:
+        s = self._settings
+        return QualityLimits(s.probe_fresh_s, s.degraded_rtt_s, s.degraded_loss_ratio)
+
+    def _index_registry(self, registry: Registry, kept: Mapping[str, CenterRecord]) -> None:
+        """Index ``registry``: evidence records (``kept`` ones reused, new ones empty) and the
+        parts that read the registry (what-if, incident circumstances)."""
+        self._index = FederationIndex.of(registry)
+        self._records = {
+            center: kept.get(center) or CenterRecord(center) for center in self._index.ids
+        }
+        region = {c.id: c.region for c in registry.centers}
+        self._what_if = Evaluator(
+            self._index, region, self._limits(), incidents=self._settings.incidents
+        )
+        self._circumstances = Circumstances(
+            tier=self._index.tier,
+            region=region,
+            neighbours=self._index.neighbours,
+            available=self._available,
+        )
+
+    def _push_maintenance(self, windows: Iterable[MaintenanceWindow]) -> None:
+        for window in windows:
+            label = "--".join(window.ids)
+            self._deadlines.push(window.start, "maintenance", label)
+            self._deadlines.push(window.end, "maintenance", label)
+
+    # --- changes at runtime (DESIGN §11) ---------------------------------------------------
+
+    @property
+    def in_grace(self) -> bool:
+        """Whether a grace period after the start or a reconnect is running (as of the last
+        evaluation)."""
+        return self._grace_start is not None and not self._blind
+
+    @property
+    def maintenance(self) -> tuple[MaintenanceWindow, ...]:
+        """The maintenance windows in force (past, present and future)."""
+        return self._maintenance
+
+    def set_maintenance(self, windows: Iterable[MaintenanceWindow]) -> None:
+        """Replace the maintenance windows; statuses change at each window's start and end."""
+        self._maintenance = tuple(windows)
+        self._push_maintenance(self._maintenance)
+        self._dirty = True
+
+    def reload(self, registry: Registry, settings: EngineSettings, now: float) -> None:
+        """Take a new registry and settings at ``now`` without forgetting what is known.
+
+        Centers still registered keep their evidence (no grace, no blind spell); new ones are
+        ``unknown`` and never seen until heard, or for one heartbeat window of their own; removed
+        ones are gone from the next snapshot. ``settings.maintenance`` is ignored: the windows
+        are those of ``set_maintenance``.
+        """
+        self._settings = settings
+        self._index_registry(registry, self._records)
+        ids = self._index.position
+        added = [c for c in self._index.ids if c not in self._snapshot.centers]
+        self._welcome = {c: t for c, t in self._welcome.items() if c in ids}
+        self._welcome.update(dict.fromkeys(added, now))
+        self._judged_live &= ids.keys()
+        self._awaited = frozenset(c for c in self._awaited if c in ids)
+        self._touched = {c for c in self._touched if c in ids}
+        self._changed_values = {c for c in self._changed_values if c in ids}
+        self._incidents.hold_down_s = settings.incident_hold_down_s
+        self._snapshots = self._snapshots.reindexed(self._index, self._records, self._limits())
+        self._snapshot = self._snapshots.carried_over(now, self._snapshot)
+        # Windows may now be shorter or longer: every deadline is queued again.
+        self._deadlines = Deadlines()
+        self._push_maintenance(self._maintenance)
+        for center in self._judged_live:
+            self._schedule_alive(self._records[center])
+        for record in self._records.values():
+            self._schedule_fresh(record)
+        for at in (self._grace_pushed, self._welcome_pushed):
+            if at is not None:
+                self._deadlines.push(at, "grace")
+        self._picture = None  # judge every link again, against the new registry
+        self._findings_basis = None
+        self._incident_job = None
+        self._dirty = True
 
     # --- inputs ----------------------------------------------------------------------------
 
@@ -336,9 +408,7 @@ class StatusEngine:
 
     def _judging(self, now: float) -> Judging:
         s = self._settings
-        in_window = frozenset(
-            w.center for w in s.maintenance if w.start <= now < w.end and w.center in self._records
-        )
+        inside = in_maintenance(self._maintenance, now)
         grace = self._grace_start
         return Judging(
             now=now,
@@ -351,7 +421,9 @@ class StatusEngine:
             grace_start=grace,
             grace_window_s=self._grace_window() if grace is not None else 0.0,
             grace_extra_s=self._grace_extra_s,
-            maintenance=in_window,
+            maintenance=frozenset(c for c in inside.centers if c in self._records),
+            maintenance_links=frozenset(k for k in inside.links if k in self._index.link_by_key),
+            welcome=self._welcome,
         )
 
     def _grace_window(self) -> float:
@@ -369,8 +441,7 @@ class StatusEngine:
     def _track_incidents(self, now: float, judging: Judging, picture: Picture) -> None:
         """Derive this picture's incidents (unless its failures and statuses are unchanged)."""
         status = picture.status
-        down = [key for key, link in picture.links.items() if link.state == "down"]
-        elements = failed_elements(status, down)
+        elements = failed_elements(status, failing_links(picture))
         basis = self._findings_basis
         if basis is not None and basis[0] == elements and basis[1] == status:
             self._incident_job = None  # still as last derived: nothing (more) to compute
@@ -408,8 +479,7 @@ class StatusEngine:
         picture = self._picture
         if picture is None or self._blind or picture.status != job.basis[1]:
             return None
-        down = [key for key, link in picture.links.items() if link.state == "down"]
-        if failed_elements(picture.status, down) != job.basis[0]:
+        if failed_elements(picture.status, failing_links(picture)) != job.basis[0]:
             return None
         self._findings, self._findings_basis = findings, job.basis
         changes = self._incidents.update(now, findings)
@@ -421,6 +491,8 @@ class StatusEngine:
     def _full_evaluation(self, now: float) -> Snapshot:
         previous = self._picture
         judging = self._judging(now)
+        if previous is not None and previous.maintenance_links != judging.maintenance_links:
+            previous = None  # every link view shows whether it is in maintenance: build anew
         picture = derive(self._index, self._records, judging, previous, self._touched)
         self._picture = picture
         self._dirty = False
@@ -438,6 +510,10 @@ class StatusEngine:
         self._touched = set()
         for center in newly_live:
             self._schedule_alive(self._records[center])
+        if picture.welcome_until is not None and picture.welcome_until != self._welcome_pushed:
+            self._welcome_pushed = picture.welcome_until
+            self._deadlines.push(picture.welcome_until, "grace")
+        self._welcome = {c: t for c, t in self._welcome.items() if c in picture.provisional}
         if picture.grace_until is not None:
             if picture.grace_until != self._grace_pushed:
                 self._grace_pushed = picture.grace_until

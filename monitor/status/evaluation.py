@@ -41,6 +41,11 @@ class Judging:
     grace_start: float | None
     maintenance: frozenset[str]
     """Centers inside a maintenance window now."""
+    maintenance_links: frozenset[LinkKey] = frozenset()
+    """Links inside a maintenance window now (judged as usual, never a failed element)."""
+    welcome: Mapping[str, float] = field(default_factory=dict)
+    """Centers added to the registry at runtime, with the time they were added: each is
+    ``unknown`` for one heartbeat window from then unless heard sooner (a grace of its own)."""
     grace_window_s: float = 0.0
     """Length of the grace period after ``grace_start`` (one heartbeat window)."""
     grace_extra_s: float = 0.0
@@ -76,6 +81,10 @@ class Picture:
     resilience: Resilience = field(default_factory=Resilience)
     grace_until: float | None = None
     """The earliest future end of a center's grace period (a deadline), if any."""
+    welcome_until: float | None = None
+    """The earliest future end of a newly registered center's own grace (a deadline), if any."""
+    maintenance_links: frozenset[LinkKey] = frozenset()
+    """Links inside a maintenance window (shown as such; they open no incident)."""
 
 
 def derive(
@@ -90,7 +99,7 @@ def derive(
     With the ``previous`` picture, only the links of ``touched`` centers (whose reports changed
     or went stale) and of centers whose liveness changed are judged again.
     """
-    picture = Picture()
+    picture = Picture(maintenance_links=j.maintenance_links)
     _judge_liveness(index, records, j, picture)
     graph_live = picture.live | picture.provisional
     if previous is None:
@@ -115,7 +124,10 @@ def _judge_graph(
     adjacency = picture.adjacency
     forwarding = [c for c in index.ids if c in graph_live or adjacency.get(c)]
     picture.partition = components(forwarding, adjacency)
-    picture.partitions = len(set(picture.partition.values()))
+    # A center being worked on, cut off alone, does not split the federation.
+    picture.partitions = len(
+        {part for center, part in picture.partition.items() if center not in j.maintenance}
+    )
     live_nationals = [c for c in index.nationals if c in graph_live]
     picture.core = find_core(live_nationals, picture.partition)
     picture.resilience = resilience(picture.core, adjacency)
@@ -184,6 +196,7 @@ def _judge_liveness(
     index: FederationIndex, records: Mapping[str, CenterRecord], j: Judging, picture: Picture
 ) -> None:
     grace_until: float | None = None
+    welcome_until: float | None = None
     now, misses, default = j.now, j.misses, j.default_interval_s
     live = picture.live
     for center in index.ids:
@@ -195,13 +208,21 @@ def _judge_liveness(
             and now < alive_at + misses * (record.heartbeat_interval_s or default)
         ):
             live.add(center)
-        elif j.grace_start is not None and not record.offline:
-            # Silent only because no heartbeat arrived yet since start or reconnect.
-            end = j.grace_start + record.window(j.misses, j.default_interval_s) + j.grace_extra_s
-            if j.now < end:
+        elif not record.offline:
+            # Silent only because no heartbeat arrived yet since start, reconnect or registration.
+            window = record.window(misses, default)
+            if j.grace_start is not None:
+                end = j.grace_start + window + j.grace_extra_s
+                if now < end:
+                    picture.provisional.add(center)
+                    grace_until = end if grace_until is None else min(grace_until, end)
+            added = j.welcome.get(center)
+            if added is not None and now < added + window:
                 picture.provisional.add(center)
-                grace_until = end if grace_until is None else min(grace_until, end)
+                end = added + window
+                welcome_until = end if welcome_until is None else min(welcome_until, end)
     picture.grace_until = grace_until
+    picture.welcome_until = welcome_until
 
 
 def _counted_probes(
@@ -284,6 +305,14 @@ def _judge_links(
         if judged.state in USABLE_LINK_STATES:
             adjacency.setdefault(a, {})[b] = None
             adjacency.setdefault(b, {})[a] = None
+
+
+def failing_links(picture: Picture) -> list[LinkKey]:
+    """The down links that may be failed elements (DESIGN §9): not inside a maintenance window."""
+    resting = picture.maintenance_links
+    return [
+        key for key, link in picture.links.items() if link.state == "down" and key not in resting
+    ]
 
 
 def judge_link(

@@ -41,6 +41,10 @@ _RANK: Final[Mapping[Status, int]] = {
 """How well a status serves users; ``maintenance`` and ``unknown`` are not ranked."""
 
 
+EXPLAINS_ITS_LINKS: Final[frozenset[Status]] = frozenset({"down", "maintenance"})
+"""A down link with an end in one of these statuses is that center's, not a failed element."""
+
+
 def rank(status: Status) -> int | None:
     """0 lost the core, 1 lost redundancy, 2 fine (stale ranks with connected); None: unranked."""
     return _RANK.get(status)
@@ -79,7 +83,8 @@ WhatIf = Callable[[Collection[str], Collection[LinkKey]], Mapping[str, Status]]
 def failed_elements(
     status: Mapping[str, Status], down_links: Iterable[LinkKey]
 ) -> list[FailedElement]:
-    """Down centers, down links whose ends are not down, stale centers' agents (sorted)."""
+    """Down centers, down links whose ends are neither down nor in maintenance (those are the
+    center's own business), stale centers' agents (sorted)."""
     found = [
         FailedElement("center" if s == "down" else "agent", (center,))
         for center, s in status.items()
@@ -88,7 +93,8 @@ def failed_elements(
     found.extend(
         FailedElement("link", key)
         for key in down_links
-        if status.get(key[0]) != "down" and status.get(key[1]) != "down"
+        if status.get(key[0]) not in EXPLAINS_ITS_LINKS
+        and status.get(key[1]) not in EXPLAINS_ITS_LINKS
     )
     return sorted(found)
 

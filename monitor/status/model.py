@@ -145,6 +145,8 @@ class LinkView:
     loss_ratio: float | None = None
     incident: str | None = None
     """The open incident this link is a failed element of."""
+    in_maintenance: bool = False
+    """Inside a declared maintenance window: it opens no incident and does not alert."""
 
     @property
     def usable(self) -> bool:

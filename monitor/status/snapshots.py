@@ -99,6 +99,48 @@ class SnapshotBuilder:
             spof=(),
         )
 
+    def reindexed(
+        self, index: FederationIndex, records: Mapping[str, CenterRecord], limits: QualityLimits
+    ) -> SnapshotBuilder:
+        """A builder for a changed registry that goes on with this one's numbering."""
+        builder = SnapshotBuilder(index, records, limits)
+        builder._generation = self._generation
+        builder._event_seq = self._event_seq
+        return builder
+
+    def carried_over(self, now: float, previous: Snapshot) -> Snapshot:
+        """``previous`` cut to this builder's registry: the views of centers, links and probes
+        still registered, and new centers ``unknown`` and never seen (a new generation)."""
+        index = self._index
+        fresh = self.initial(now).centers
+        self._generation += 1
+        return replace(
+            previous,
+            generation=self._generation,
+            centers={c: previous.centers.get(c) or fresh[c] for c in index.ids},
+            links={k: v for k, v in previous.links.items() if k in index.link_by_key},
+            probes={
+                pair: view
+                for pair, view in previous.probes.items()
+                if pair[0] in index.position and pair[1] in index.neighbours[pair[0]]
+            },
+            transitions=(),
+            link_transitions=(),
+            incident_changes=(),
+        )
+
+    def _registered(
+        self, found: tuple[dict[str, tuple[str, ...]], dict[LinkKey, str]]
+    ) -> tuple[dict[str, tuple[str, ...]], dict[LinkKey, str]]:
+        """Incident membership of registered centers and links only (an incident of a center
+        removed at runtime still names it until it resolves)."""
+        involved, failed_links = found
+        position, links = self._index.position, self._index.link_by_key
+        return (
+            {c: ids for c, ids in involved.items() if c in position},
+            {k: i for k, i in failed_links.items() if k in links},
+        )
+
     # --- after an evaluation -------------------------------------------------------------------
 
     def full(  # noqa: PLR0917 - the engine's one call
@@ -124,7 +166,7 @@ class SnapshotBuilder:
             incidents: the open and recently resolved incidents.
         """
         self._generation += 1
-        involved, failed_links = membership(incidents.open.values())
+        involved, failed_links = self._registered(membership(incidents.open.values()))
         centers = self._center_views(picture, previous.centers, values, involved, incidents.open)
         self._involved_shown = set(involved)
         events: list[StatusEvent] = []
@@ -182,7 +224,7 @@ class SnapshotBuilder:
         """``previous`` with new incidents folded in (a deferred derivation finished): the
         centers and links they concern get their incident ids and ``why`` anew."""
         self._generation += 1
-        involved, failed_links = membership(incidents.open.values())
+        involved, failed_links = self._registered(membership(incidents.open.values()))
         centers = dict(previous.centers)
         for center in involved.keys() | self._involved_shown:
             view = centers[center]
@@ -344,6 +386,7 @@ class SnapshotBuilder:
                 rtt_s=rtt_s,
                 loss_ratio=loss_ratio,
                 incident=failed_links.get(key),
+                in_maintenance=key in picture.maintenance_links,
             )
         return views
 

@@ -22,7 +22,7 @@ from agents.errors import ParameterError
 from agents.protocol import RESOURCES, Probe
 from monitor.registry import LinkKey
 from monitor.status.capacity import counts_capacity
-from monitor.status.evaluation import Judging, Picture, derive, picture_findings
+from monitor.status.evaluation import Judging, Picture, derive, failing_links, picture_findings
 from monitor.status.evidence import CenterRecord
 from monitor.status.federation import FederationIndex
 from monitor.status.incidents import Circumstances, IncidentTracker, failed_elements
@@ -369,8 +369,7 @@ class Evaluator:
     ) -> tuple[Finding, ...]:
         if not self.incidents or judging.blind:
             return ()
-        down = [key for key, link in picture.links.items() if link.state == "down"]
-        elements = failed_elements(picture.status, down)
+        elements = failed_elements(picture.status, failing_links(picture))
         if not elements:
             return ()
 
