@@ -15,7 +15,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY agents ./agents
 COPY monitor ./monitor
-RUN pip install . && rm -rf /src
+RUN pip install ".[aggregator]" && rm -rf /src
 
 COPY config/topology.yaml /etc/dcmon/topology.yaml
 

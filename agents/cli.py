@@ -20,6 +20,7 @@ from agents.config import CAPACITY_SOURCES, LOG_LEVELS, AgentConfig, parse_agent
 from agents.configfile import read_yaml
 from agents.errors import ConfigError, DcmonError
 from agents.executor import DaemonThreadExecutor
+from agents.lifecycle import stdout_reader_gone
 
 if TYPE_CHECKING:
     from agents.probe import PeerAddress
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COMMAND_LINE = "command line"
+NOT_SETTINGS = frozenset({"config", "once", "check_aggregator"})
+"""Flags that say what to do, not how the agent is configured."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
         help='figures for the static source, e.g. \'{"cpu_cores": {"total": 64, "available": 8}}\'',
     )
     parser.add_argument(
+        "--once",
+        action="store_true",
+        help="print the birth, capacity and link report this agent would publish, check that "
+        "the broker answers, and exit (0 when all is well): for checking a new install",
+    )
+    parser.add_argument(
+        "--check-aggregator",
+        metavar="URL",
+        help="with --once: also ask the aggregator at URL (e.g. http://aggregator:9108) whether "
+        "it knows this center (it drops everything an unregistered center publishes)",
+    )
+    parser.add_argument(
         "--no-probe-responder",
         dest="probe_responder",
         action="store_const",
@@ -148,7 +163,7 @@ def load_config(args: argparse.Namespace) -> AgentConfig:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    values = {k: v for k, v in vars(args).items() if v is not None and k != "config"}
+    values = {k: v for k, v in vars(args).items() if v is not None and k not in NOT_SETTINGS}
     if "peers" in values:
         values["peers"] = [_peer(text) for text in values["peers"]]
     if "capacity.static" in values:
@@ -197,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
+        if args.check_aggregator is not None and not args.once:
+            raise ConfigError("--check-aggregator", "", "needs --once as well")
         config = load_config(args)
         broker = config.broker_address(source=_source(args, "broker", "--broker"))
         _check_tls(args, config, broker.ssl_context)
@@ -207,12 +224,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.once:
+        return _once(config, broker, peers, args.check_aggregator)
     try:
         asyncio.run(_serve(config, broker, peers))
     except DcmonError as exc:
         print(f"dcmon-agent: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _once(
+    config: AgentConfig,
+    broker: BrokerAddress,
+    peers: tuple[PeerAddress, ...],
+    aggregator_url: str | None,
+) -> int:
+    """``--once``: print, check, and exit 0 when ready, 1 with one line per problem."""
+    from agents.once import check_once
+
+    try:
+        problems = asyncio.run(
+            check_once(config, broker, peers, sys.stdout, aggregator_url=aggregator_url)
+        )
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stdout_reader_gone()
+        return 0
+    for problem in problems:
+        print(f"dcmon-agent: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 async def _serve(

@@ -1,4 +1,4 @@
-"""Lifecycle helpers shared by the agent and the aggregator: stopping tasks and signals.
+"""Lifecycle helpers shared by the agent and the aggregator: stopping tasks, signals, stdout.
 
 Both entry points run in asyncio and must end cleanly on SIGINT/SIGTERM, cancelling their
 background tasks and waiting for them; the agent package owns this module because the agent must
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -53,3 +55,14 @@ def call_on_hangup(callback: Callable[[], None]) -> Iterator[None]:
         yield
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
+
+
+def stdout_reader_gone() -> None:
+    """Call on ``BrokenPipeError``: whoever read stdout (``| head``) has stopped reading.
+
+    Points stdout at /dev/null so that the interpreter's final flush does not fail a second time
+    (and print a traceback); the caller then exits 0, quietly, as other Unix tools do.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

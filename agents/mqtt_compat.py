@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 
 import aiomqtt
+
+logger = logging.getLogger(__name__)
 
 
 def stop_keepalive(client: aiomqtt.Client) -> None:
@@ -41,3 +44,31 @@ def release_socket(client: aiomqtt.Client) -> None:
     paho = client._client
     if paho.socket() is not None:
         paho._reset_sockets()
+
+
+def ignore_stale_socket_writers(loop: asyncio.AbstractEventLoop) -> None:
+    """Log at DEBUG, not as an ERROR traceback, aiomqtt's late ``add_writer`` of a socket that a
+    failed connect already closed.
+
+    aiomqtt asks for write readiness from paho's connect thread with
+    ``call_soon_threadsafe(loop.add_writer, fd, …)``; when the connect fails meanwhile (a broker
+    that has just died), the fd is gone by the time the loop runs it, and asyncio prints
+    "Exception in callback" with a traceback. Nothing is lost: the client's connect has failed
+    and is retried. Every other error goes to the loop's previous handler.
+    """
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        handle = context.get("handle")
+        callback = getattr(handle, "_callback", None)
+        if isinstance(context.get("exception"), ValueError | OSError) and (
+            getattr(callback, "__name__", "") == "add_writer"
+        ):
+            logger.debug("ignored aiomqtt's add_writer of a closed socket: %s", context)
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)

@@ -87,16 +87,40 @@ class ProbeResponder:
 
 
 class Prober:
-    """Probes a fixed set of peers; ``await prober()`` runs one concurrent round."""
+    """Probes a fixed set of peers; ``await prober()`` runs one concurrent round.
+
+    Which peers are unreachable is logged at INFO when it changes (the first round included),
+    with why each failed, not every round; each failed exchange is logged at DEBUG.
+    """
 
     def __init__(self, peers: Sequence[PeerAddress], *, count: int, timeout_s: float) -> None:
         self.peers = tuple(peers)
         self.count = count
         self.timeout_s = timeout_s
+        self.last_error: dict[str, str] = {}
+        """Why the latest failed exchange with each peer failed."""
+        self._unreachable: frozenset[str] | None = None
 
     async def __call__(self) -> tuple[Probe, ...]:
         """One probe round over all peers, in peer order."""
-        return tuple(await asyncio.gather(*(self.probe(peer) for peer in self.peers)))
+        probes = tuple(await asyncio.gather(*(self.probe(peer) for peer in self.peers)))
+        self._summarize(probes)
+        return probes
+
+    def _summarize(self, probes: Sequence[Probe]) -> None:
+        unreachable = frozenset(p.peer for p in probes if not p.reachable)
+        if unreachable == self._unreachable:
+            return
+        self._unreachable = unreachable
+        if not unreachable:
+            log.info("probes: all %d peers reachable", len(probes))
+            return
+        why = ", ".join(
+            f"{p.peer} ({self.last_error.get(p.peer, 'no answer')})"
+            for p in probes
+            if p.peer in unreachable
+        )
+        log.info("probes: %d of %d peers unreachable: %s", len(unreachable), len(probes), why)
 
     async def probe(self, peer: PeerAddress) -> Probe:
         """Probe one peer with ``count`` echo exchanges."""
@@ -110,6 +134,7 @@ class Prober:
                             stream = await asyncio.open_connection(peer.host, peer.port)
                         rtts.append(await _exchange(*stream))
                 except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+                    self.last_error[peer.id] = why_failed(exc, self.timeout_s)
                     log.debug("probe of %s failed: %r", peer.id, exc)
                     if stream is not None:
                         _close(stream[1])
@@ -135,6 +160,17 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
     if echoed != token:
         raise ValueError("echo does not match the token sent")
     return rtt
+
+
+def why_failed(exc: BaseException, timeout_s: float) -> str:
+    """``connection refused``, ``no answer within 1 s``: why a connection or exchange failed."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout_s:g} s"
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return "the connection closed mid-answer"
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno).lower()
+    return str(exc) or type(exc).__name__
 
 
 def _close(writer: asyncio.StreamWriter) -> None:

@@ -78,8 +78,9 @@ class CenterSession:
         agent: the software announced in the birth.
         session: the session number; defaults to the start time in milliseconds.
         on_publish: called with the kind of every message handed to the broker (for counting).
-        log_lifecycle: log connections and the goodbye at INFO; ``False`` logs them at DEBUG
-            (a simulator running thousands of sessions).
+        log_lifecycle: log connections and the goodbye at INFO, and a lost or unreachable
+            broker at WARNING; ``False`` logs all of them at DEBUG (a simulator running
+            thousands of sessions sums them up itself).
 
     Attributes:
         connected: set while the session is up (born and publishing).
@@ -119,6 +120,7 @@ class CenterSession:
         self._last_probes: tuple[Probe, ...] | None = None
         self._on_publish = on_publish
         self._lifecycle_level = logging.INFO if log_lifecycle else logging.DEBUG
+        self._trouble_level = logging.WARNING if log_lifecycle else logging.DEBUG
         self._mode: Mode = "running"
         self._halted = asyncio.Event()
         self._serving_halt: asyncio.Future[None] | None = None
@@ -178,7 +180,8 @@ class CenterSession:
                 what = (
                     "lost the connection to" if attempt == 0 else f"attempt {attempt}: cannot reach"
                 )
-                log.info(
+                log.log(
+                    self._trouble_level,
                     "%s broker %s (%s); reconnecting in %.1f s",
                     what,
                     self.broker.url,
@@ -224,7 +227,7 @@ class CenterSession:
         )
 
     async def _serve(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
-        await self._publish(client, MessageKind.STATE, self._birth())
+        await self._publish(client, MessageKind.STATE, self.birth())
         self.connected.set()
         stop_waiter = asyncio.ensure_future(stop.wait())
         # A bare future rather than a task waiting on the event: thousands of simulated
@@ -306,7 +309,8 @@ class CenterSession:
 
     # --- what is published -----------------------------------------------------------------
 
-    def _birth(self) -> CenterState:
+    def birth(self) -> CenterState:
+        """The birth this session publishes on (re)connecting."""
         return CenterState(
             center=self.center,
             status="online",
@@ -353,9 +357,9 @@ class CenterSession:
                 published_at = time.monotonic()
             await asyncio.sleep(self.timing.capacity_check_interval_s)
 
-    async def _publish_capacity(self, client: aiomqtt.Client, reading: CapacityReading) -> None:
-        self._last_capacity = reading
-        payload = Capacity(
+    def capacity_report(self, reading: CapacityReading) -> Capacity:
+        """The capacity message for ``reading`` (the next seq of this session)."""
+        return Capacity(
             session=self.session,
             seq=next(self._seq),
             ts=time.time(),
@@ -364,7 +368,14 @@ class CenterSession:
             memory_bytes=reading.memory_bytes,
             storage_bytes=reading.storage_bytes,
         )
-        await self._publish(client, MessageKind.CAPACITY, payload)
+
+    def link_report(self, probes: tuple[Probe, ...]) -> LinkReport:
+        """The link report of one probe round (the next seq of this session)."""
+        return LinkReport(session=self.session, seq=next(self._seq), ts=time.time(), probes=probes)
+
+    async def _publish_capacity(self, client: aiomqtt.Client, reading: CapacityReading) -> None:
+        self._last_capacity = reading
+        await self._publish(client, MessageKind.CAPACITY, self.capacity_report(reading))
 
     async def _link_reports(self, client: aiomqtt.Client) -> None:
         assert self._probes is not None
@@ -383,10 +394,7 @@ class CenterSession:
 
     async def _publish_links(self, client: aiomqtt.Client, probes: tuple[Probe, ...]) -> None:
         self._last_probes = probes
-        report = LinkReport(
-            session=self.session, seq=next(self._seq), ts=time.time(), probes=probes
-        )
-        await self._publish(client, MessageKind.LINKS, report)
+        await self._publish(client, MessageKind.LINKS, self.link_report(probes))
 
 
 async def _set_within(event: asyncio.Event, timeout_s: float) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import msgspec
 
@@ -13,6 +13,10 @@ from agents.errors import ConfigError
 from agents.protocol import is_valid_center_id
 
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+DEFAULT_LISTEN: Final = "127.0.0.1:9108"
+"""Where the aggregator (and ``dcmon demo``) serve HTTP unless told otherwise; the console's
+default ``--url`` points here."""
 
 
 class Thresholds(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -40,7 +44,7 @@ class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     password_file: str | None = None
     tls: TlsFiles | None = None
     topology: str = "config/topology.yaml"
-    listen: str = "127.0.0.1:9108"
+    listen: str = DEFAULT_LISTEN
     heartbeat_misses: Annotated[int, msgspec.Meta(ge=1)] = 3
     default_heartbeat_interval_s: Seconds = 5.0
     probe_fresh_s: Seconds = 30.0
@@ -131,5 +135,5 @@ def parse_listen(value: str, source: str, field: str = "") -> tuple[str, int]:
     host, sep, port_text = value.rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
     if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConfigError(source, field, f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:9108)")
+        raise ConfigError(source, field, f"{value!r} is not HOST:PORT (e.g. {DEFAULT_LISTEN})")
     return host, int(port_text)

@@ -14,16 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import msgspec
 import yaml
 from aiohttp import web
 
 from agents.lifecycle import cancel_and_wait
 from agents.protocol import (
+    Capacity,
     CenterState,
     Heartbeat,
     LinkReport,
     MessageKind,
     Probe,
+    Resource,
     center_topic,
     encode,
 )
@@ -231,6 +234,19 @@ class Centers:
         payload = LinkReport(session=self.session, seq=self.seq, ts=time.time(), probes=probes)
         await self.client.publish(
             center_topic(center, MessageKind.LINKS), encode(payload), qos=1, retain=True
+        )
+
+    async def report_capacity(self, center: str, **resources: tuple[float, float]) -> None:
+        """Publish ``center``'s capacity: resource name → (total, available)."""
+        self.seq += 1
+        figures = {name: Resource(total=t, available=a) for name, (t, a) in resources.items()}
+        payload = msgspec.convert(
+            {"session": self.session, "seq": self.seq, "ts": time.time(), **figures},
+            Capacity,
+            from_attributes=True,
+        )
+        await self.client.publish(
+            center_topic(center, MessageKind.CAPACITY), encode(payload), qos=1, retain=True
         )
 
     async def heartbeat(self, center: str) -> None:

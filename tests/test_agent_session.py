@@ -128,7 +128,7 @@ async def test_sigterm_and_sigint_publish_shutdown_and_exit_zero(
 async def test_agent_waits_for_a_broker_that_is_down_at_start(
     mosquitto: Mosquitto, agents: AgentProcesses
 ) -> None:
-    """A broker down at start is not fatal: the agent retries (one INFO line per attempt)."""
+    """A broker down at start is not fatal: the agent retries (one WARNING line per attempt)."""
     mosquitto.stop()
     proc = agents.start(*fast_agent("hpc-north", mosquitto.url))
     await asyncio.sleep(1.5)
@@ -139,7 +139,7 @@ async def test_agent_waits_for_a_broker_that_is_down_at_start(
     log = agents.log_of(proc)
     attempts = [line for line in log.splitlines() if "cannot reach broker" in line]
     assert len(attempts) >= 2
-    assert all(" INFO " in line for line in attempts)
+    assert all(" WARNING " in line for line in attempts)
     assert "attempt 1:" in attempts[0]
     assert "attempt 2:" in attempts[1]
 

@@ -89,9 +89,10 @@ def test_status_table_lists_problems_first_with_why() -> None:
     text = render_status(centers, show_all=False)
     lines = text.splitlines()
     assert lines[0] == "3 centers: 1 connected, 1 degraded, 1 down — 66.7 % connected"
-    assert lines[2].split() == ["STATUS", "CENTER", "TIER", "REGION", "WHY"]
-    assert lines[3].startswith("down")
-    assert lines[3].endswith("c is down")
+    assert lines[1] == "connected by tier: national 1/1, regional 0/1, provincial 1/1"
+    assert lines[3].split() == ["STATUS", "CENTER", "TIER", "REGION", "WHY"]
+    assert lines[4].startswith("down")
+    assert lines[4].endswith("c is down")
     assert "1 connected centers not listed" in text
 
 
@@ -220,6 +221,7 @@ def test_status_groups_centers_under_their_incident() -> None:
     agent = {**REDUNDANT_LINK, "id": "inc-8", "kind": "agent", "severity": "warning"}
     agent["summary"] = "prov-z's agent is silent"
     lines = render_status(centers, show_all=False, incidents=[agent, HUB_DOWN]).splitlines()
+    lines = lines[1:]  # the count per tier
     assert lines[2].split() == ["STATUS", "CENTER", "TIER", "REGION", "WHY"]
     assert lines[3] == f"inc-7 (critical, center): {HUB_DOWN['summary']}"
     assert [line.split()[1] for line in lines[4:7]] == ["hub-central", "prov-a", "prov-b"]

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import socket
 
 import aiomqtt
 import pytest
 
-from agents.mqtt_compat import cut_connection, release_socket, stop_keepalive
+from agents.mqtt_compat import (
+    cut_connection,
+    ignore_stale_socket_writers,
+    release_socket,
+    stop_keepalive,
+)
 from tests.services import Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -68,3 +75,29 @@ async def test_release_socket_closes_the_clients_socket(mosquitto: Mosquitto) ->
     release_socket(client)  # a second call is a no-op
     with contextlib.suppress(aiomqtt.MqttError):
         await client.__aexit__(None, None, None)
+
+
+async def test_a_late_add_writer_of_a_closed_socket_is_not_an_error_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """aiomqtt's add_writer of a socket a failed connect closed is logged at DEBUG; any other
+    failing callback still reaches the loop's handler as an ERROR."""
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    ignore_stale_socket_writers(loop)
+    try:
+        closed = socket.socket()
+        fd = closed.fileno()
+        closed.close()
+        loop.call_soon(loop.add_writer, fd, lambda: None)
+        loop.call_soon(_fails)
+        await asyncio.sleep(0.05)
+    finally:
+        loop.set_exception_handler(previous)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert "_fails" in errors[0].getMessage()
+
+
+def _fails() -> None:
+    raise RuntimeError("a real bug")

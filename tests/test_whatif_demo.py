@@ -165,4 +165,4 @@ def test_dcmon_capacity_answers_as_if_a_hub_had_failed(demo: Demo) -> None:
     assert statuses(demo.url)["hub-central"] in ("connected", "degraded")
     bad = dcmon("capacity", "--url", demo.url, *query, "--whatif-cut", "prov-da-nang", "ndc-north")
     assert bad.returncode == 1
-    assert "whatif_cut: prov-da-nang--ndc-north is not a registered link" in bad.stderr
+    assert "--whatif-cut: prov-da-nang--ndc-north is not a registered link" in bad.stderr

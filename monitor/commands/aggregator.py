@@ -16,6 +16,7 @@ from agents.configfile import read_yaml
 from agents.errors import ConfigError, DcmonError
 from agents.lifecycle import call_on_hangup, cancel_and_wait, stop_on_signals
 from monitor.config import (
+    DEFAULT_LISTEN,
     AggregatorConfig,
     check_aggregator_config,
     parse_aggregator_config,
@@ -39,23 +40,50 @@ def register(subparsers: Any) -> None:
         "Flags override the configuration file.",
     )
     parser.add_argument("--config", type=Path, metavar="FILE", help="aggregator YAML file")
-    parser.add_argument("--topology", metavar="FILE", help="registry file (topology.yaml)")
-    parser.add_argument("--broker", metavar="URL", help="mqtt://host:port or mqtts://host:port")
-    parser.add_argument("--listen", metavar="HOST:PORT", help="HTTP address (127.0.0.1:9108)")
+    parser.add_argument(
+        "--topology", metavar="FILE", help="registry file (default config/topology.yaml)"
+    )
+    parser.add_argument(
+        "--broker",
+        metavar="URL",
+        help="mqtt://host:port or mqtts://host:port (default mqtt://127.0.0.1:1883)",
+    )
+    parser.add_argument(
+        "--listen", metavar="HOST:PORT", help=f"HTTP address (default {DEFAULT_LISTEN})"
+    )
     parser.add_argument(
         "--web-config",
         metavar="FILE",
         help="TLS, basic auth and headers of the HTTP API (Prometheus exporters' web-config.yml)",
     )
-    parser.add_argument("--instance", metavar="ID", help="this aggregator's id")
-    parser.add_argument("--username", help="broker user name")
+    parser.add_argument(
+        "--instance",
+        metavar="ID",
+        help="this aggregator's id, in its MQTT topic and metrics (default aggregator)",
+    )
+    parser.add_argument("--username", help="broker user name (else $DCMON_MQTT_USERNAME)")
     parser.add_argument("--password-file", metavar="FILE", help="file holding the broker password")
     parser.add_argument("--ca-file", metavar="FILE", help="CA bundle for mqtts://")
     parser.add_argument("--cert-file", metavar="FILE", help="client certificate for mqtts://")
     parser.add_argument("--key-file", metavar="FILE", help="client key for mqtts://")
-    parser.add_argument("--heartbeat-misses", type=int, metavar="N")
-    parser.add_argument("--default-heartbeat-interval", type=float, metavar="S")
-    parser.add_argument("--probe-fresh", type=float, metavar="S")
+    parser.add_argument(
+        "--heartbeat-misses",
+        type=int,
+        metavar="N",
+        help="a center is silent after N heartbeat intervals without one (default 3)",
+    )
+    parser.add_argument(
+        "--default-heartbeat-interval",
+        type=float,
+        metavar="S",
+        help="heartbeat interval of a center whose birth has not said it yet (default 5 s)",
+    )
+    parser.add_argument(
+        "--probe-fresh",
+        type=float,
+        metavar="S",
+        help="a probe report counts this long at least (default 30 s)",
+    )
     parser.add_argument(
         "--state-store",
         metavar="PATH",
@@ -65,7 +93,7 @@ def register(subparsers: Any) -> None:
         "--store-retention-days",
         type=float,
         metavar="DAYS",
-        help="how long the state store keeps time per status and incidents (400)",
+        help="how long the state store keeps time per status and incidents (default 400)",
     )
     parser.set_defaults(func=run)
 

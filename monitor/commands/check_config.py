@@ -17,7 +17,13 @@ def register(subparsers: Any) -> None:
         help="validate registry, aggregator, agent and web configuration files",
         description="Validate files (the kind of each is detected) and print a short summary.",
     )
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="registry, aggregator, agent or web configuration files (the kind is detected)",
+    )
     parser.set_defaults(func=run)
 
 

@@ -7,8 +7,13 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Final
 
+from agents.config import LOG_LEVELS
 from agents.errors import DcmonError
+from agents.lifecycle import stdout_reader_gone
+
+DEFAULT_LOG_LEVEL: Final = "INFO"
 
 # Each module exposes ``register(subparsers)`` and sets ``func`` on its parser.
 COMMAND_MODULES = (
@@ -20,12 +25,17 @@ COMMAND_MODULES = (
     "monitor.commands.incidents",
     "monitor.commands.report",
     "monitor.commands.links",
+    "monitor.commands.events",
     "monitor.commands.capacity",
     "monitor.commands.whatif",
     "monitor.commands.resilience",
     "monitor.commands.fault",
     "monitor.commands.maintenance",
     "monitor.commands.decommission",
+)
+AGGREGATOR_EXTRA_HINT = (
+    "the aggregator's dependencies are not installed ({missing}): "
+    "pip install 'dcmon[aggregator]' (an agent-only install has just dcmon-agent)"
 )
 
 
@@ -34,23 +44,49 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dcmon", description="Federated data-center connectivity monitor."
     )
-    parser.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    _add_log_level(parser, default=DEFAULT_LOG_LEVEL)
     return parser
 
 
+def _add_log_level(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--log-level`` on ``parser`` and, unset unless given there, on every command below it:
+    ``dcmon --log-level DEBUG status`` and ``dcmon status --log-level DEBUG`` both work."""
+    parser.add_argument(
+        "--log-level",
+        default=default,
+        choices=LOG_LEVELS,
+        help=f"how much to log on stderr (default {DEFAULT_LOG_LEVEL})",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in dict.fromkeys(action.choices.values()):
+                _add_log_level(command, default=argparse.SUPPRESS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse flags, configure logging, run the subcommand; errors exit non-zero."""
-    args = build_parser().parse_args(argv)
+    """Entry point: parse flags, configure logging, run the subcommand; errors exit non-zero.
+
+    A reader that closes stdout early (``dcmon status --json | head``) ends the command quietly
+    with status 0; Ctrl-C ends it quietly with 130.
+    """
+    try:
+        parser = build_parser()
+    except ModuleNotFoundError as exc:
+        print(f"dcmon: {AGGREGATOR_EXTRA_HINT.format(missing=exc.name)}", file=sys.stderr)
+        return 1
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         code: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stdout_reader_gone()
+        return 0
     except DcmonError as exc:
         print(f"dcmon {args.command}: {exc}", file=sys.stderr)
         return 1

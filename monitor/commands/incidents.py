@@ -9,7 +9,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from monitor.commands.api import add_url_argument, endpoint, request_json
+from monitor.commands.api import endpoint, request_json
+from monitor.commands.options import add_console_command, wants_json
 from monitor.commands.tables import Cell, human_capacity, human_duration, render_table
 
 SEVERITIES: Final = ("critical", "warning", "info")
@@ -22,7 +23,8 @@ IMPACT_LINES: Final = (
 
 def register(subparsers: Any) -> None:
     """Add the ``incidents`` subcommand."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = add_console_command(
+        subparsers,
         "incidents",
         help="open incidents, worst first: what failed, who suffers, what capacity is cut off",
         description=(
@@ -31,19 +33,20 @@ def register(subparsers: Any) -> None:
             "--all, also the recently resolved ones with how long they lasted and their flaps."
         ),
     )
-    add_url_argument(parser)
     parser.add_argument(
         "--all", action="store_true", help="also list the recently resolved incidents"
     )
-    parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    parser.add_argument("--severity", choices=SEVERITIES, help="only incidents of this severity")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the tables (or JSON); exit 0 whatever the incidents are."""
-    state = "all" if args.all else "open"
-    answer = request_json(endpoint(args), "/api/v1/incidents", params={"state": state})
-    if args.json:
+    params = {"state": "all" if args.all else "open"}
+    if args.severity is not None:
+        params["severity"] = args.severity
+    answer = request_json(endpoint(args), "/api/v1/incidents", params=params)
+    if wants_json(args):
         print(json.dumps(answer, indent=2))
         return 0
     print(render_incidents(answer, show_resolved=args.all))

@@ -8,7 +8,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from monitor.commands.api import add_url_argument, endpoint, request_json
+from monitor.commands.api import endpoint, request_json
+from monitor.commands.options import add_console_command, wants_json
+from monitor.commands.status import add_place_filters, place_label, place_params
 from monitor.commands.tables import Cell, render_table
 from monitor.status.model import LINK_STATES
 
@@ -18,32 +20,52 @@ ORDER: Final = ("down", "asymmetric", "unknown", "up")
 
 def register(subparsers: Any) -> None:
     """Add the ``links`` subcommand."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = add_console_command(
+        subparsers,
         "links",
         help="show the links that are not up, with their incident, RTT and loss",
         description=(
             "Links that are not up (down first) with the incident they are part of, RTT and "
-            "loss, from /api/v1/links."
+            "loss, from /api/v1/links. --region and --tier keep the links with an end there."
         ),
     )
-    add_url_argument(parser)
-    parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
     parser.add_argument("--all", action="store_true", help="also list the links that are up")
+    parser.add_argument(
+        "--state", choices=LINK_STATES, help="only links in this state (implies --all for up)"
+    )
+    add_place_filters(parser, "links with an end")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the table (or JSON); exit 0 whatever the states are."""
     target = endpoint(args)
-    answer = request_json(target, "/api/v1/links")
-    if args.json:
+    place = place_params(args)
+    # The aggregator checks --region and --tier, and says which centers they mean.
+    ends = request_json(target, "/api/v1/centers", params=place)["centers"] if place else None
+    answer = request_json(
+        target, "/api/v1/links", params={"state": args.state} if args.state else None
+    )
+    links = answer.get("links", [])
+    if ends is not None:
+        inside = {str(c.get("id")) for c in ends}
+        links = [link for link in links if link.get("a") in inside or link.get("b") in inside]
+        answer = {**answer, "count": len(links), "links": links}
+    if wants_json(args):
         print(json.dumps(answer, indent=2))
         return 0
-    links = answer.get("links", [])
     incidents: list[dict[str, Any]] = []
     if any(link.get("state") == "down" and not link.get("incident") for link in links):
         incidents = request_json(target, "/api/v1/incidents").get("incidents", [])
-    print(render_links(links, show_all=args.all, blind=answer.get("blind"), incidents=incidents))
+    print(
+        render_links(
+            links,
+            show_all=args.all or args.state is not None,
+            blind=answer.get("blind"),
+            incidents=incidents,
+            scope=place_label(place),
+        )
+    )
     return 0
 
 
@@ -53,6 +75,7 @@ def render_links(
     show_all: bool,
     blind: object = False,
     incidents: Sequence[Mapping[str, Any]] = (),
+    scope: str = "",
 ) -> str:
     """The summary line and the table of links (those not up unless ``show_all``).
 
@@ -61,7 +84,9 @@ def render_links(
     """
     counts = Counter(str(link.get("state", "unknown")) for link in links)
     parts = [f"{counts[s]} {s}" for s in LINK_STATES if counts[s]]
-    lines = [f"{len(links)} links: {', '.join(parts)}"]
+    if not links:
+        return f"no links{scope}"
+    lines = [f"{len(links)} links{scope}: {', '.join(parts)}"]
     if blind:
         lines.append("the aggregator is BLIND (no broker connection): every state is unknown")
     rank = {state: i for i, state in enumerate(ORDER)}
@@ -77,7 +102,7 @@ def render_links(
         rows = [_row(link, down_centers) for link in shown]
         headers = ["STATE", "LINK", "INCIDENT", "RTT MS", "LOSS %", "GBPS"]
         lines += ["", render_table(headers, rows)]
-    elif links:
+    else:
         lines.append("every link is up")
     return "\n".join(lines)
 

@@ -8,19 +8,23 @@ import json
 from typing import Any
 
 from agents.errors import ConfigError
-from monitor.commands.api import add_url_argument, endpoint, request_json
+from monitor.commands.api import endpoint, request_json
+from monitor.commands.options import add_console_command, wants_json
 
 
 def register(subparsers: Any) -> None:
     """Add the ``maintenance`` subcommand and its ``add``, ``list`` and ``end`` actions."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = add_console_command(
+        subparsers,
         "maintenance",
         help="declare, list and end maintenance windows",
         description="Maintenance windows of centers and links: a center in one is `maintenance`, "
         "a link in one opens no incident, and neither alerts.",
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = actions.add_parser("add", help="declare a window", description="Declare a window.")
+    add = add_console_command(
+        actions, "add", help="declare a window", description="Declare a window."
+    )
     subject = add.add_mutually_exclusive_group(required=True)
     subject.add_argument("--center", metavar="ID", help="the center being worked on")
     subject.add_argument("--link", nargs=2, metavar=("A", "B"), help="the link being worked on")
@@ -32,18 +36,18 @@ def register(subparsers: Any) -> None:
     add.add_argument("--end", metavar="TIME", required=True, help="ISO-8601 with a UTC offset")
     add.add_argument("--reason", required=True, help="what the work is")
     add.add_argument("--author", help="who declares it (default: the basic-auth --user)")
-    listing = actions.add_parser("list", help="list windows", description="List windows.")
+    listing = add_console_command(actions, "list", help="list windows", description="List windows.")
     listing.add_argument(
         "--state",
         choices=("current", "scheduled", "active", "ended", "all"),
         default="current",
         help="which windows (default current: scheduled and active)",
     )
-    end = actions.add_parser("end", help="end a window now", description="End a window now.")
+    end = add_console_command(
+        actions, "end", help="end a window now", description="End a window now."
+    )
     end.add_argument("id", metavar="ID", help="the window's id (mw-3)")
     for sub in (add, listing, end):
-        add_url_argument(sub)
-        sub.add_argument("--json", action="store_true", help="print the API's JSON answer")
         sub.set_defaults(func=run)
 
 
@@ -68,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         answer = request_json(target, "/api/v1/maintenance", params={"state": args.state})
         windows = answer["windows"]
-    if args.json:
+    if wants_json(args):
         print(json.dumps(answer, indent=2))
         return 0
     if not windows:

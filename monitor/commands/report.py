@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from agents.errors import ConfigError, DcmonError
-from monitor.commands.api import add_url_argument, endpoint, request_json
+from monitor.commands.api import endpoint, request_json
+from monitor.commands.options import add_console_command, wants_json
 from monitor.commands.report_document import markdown
 
 AGO: Final = re.compile(r"-?(\d+(?:\.\d+)?)([smhdw])")
@@ -21,7 +22,8 @@ UNIT_S: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 def register(subparsers: Any) -> None:
     """Add the ``report`` subcommand."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = add_console_command(
+        subparsers,
         "report",
         help="availability report: connected time against the 100 %% target, incidents, MTTR",
         description=(
@@ -32,7 +34,6 @@ def register(subparsers: Any) -> None:
             "7d, 12h, 30m (ago)."
         ),
     )
-    add_url_argument(parser)
     parser.add_argument(
         "--from", dest="start", default="1d", metavar="TIME", help="start (default 1d: a day ago)"
     )
@@ -43,7 +44,7 @@ def register(subparsers: Any) -> None:
         "--format",
         choices=("md", "html", "json"),
         default="md",
-        help="Markdown (default), one offline HTML file with charts, or the API's JSON",
+        help="Markdown (default), one offline HTML file with charts, or the API's JSON (as --json)",
     )
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here (stdout)")
     parser.set_defaults(func=run)
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name):
             params[name] = getattr(args, name)
     report = request_json(endpoint(args), "/api/v1/report", params=params)
-    if args.format == "json":
+    if args.format == "json" or wants_json(args):
         text = json.dumps(report, indent=2) + "\n"
     elif args.format == "html":
         from monitor.commands.report_html import render_html

@@ -16,15 +16,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from agents.errors import DcmonError
-from monitor.commands.api import Endpoint, add_url_argument, endpoint, request_json
+from monitor.commands.api import Endpoint, endpoint, request_json
+from monitor.commands.options import add_console_command, wants_json
 from monitor.commands.tables import Cell, human_capacity, render_table
 
 POLL_S: Final = 1.0
+OPTIONS: Final = {"max_links": "--suggest"}
+"""The API parameter this command's option of another name sets (for errors in its words)."""
 
 
 def register(subparsers: Any) -> None:
     """Add the ``resilience`` subcommand."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = add_console_command(
+        subparsers,
         "resilience",
         help="the single or double failures that would hurt most; --suggest: links that help",
         description=(
@@ -35,7 +39,6 @@ def register(subparsers: Any) -> None:
             "centers (by great-circle distance) that would fix most. Nothing changes for real."
         ),
     )
-    add_url_argument(parser)
     parser.add_argument(
         "--k",
         type=int,
@@ -62,7 +65,6 @@ def register(subparsers: Any) -> None:
         metavar="S",
         help="give up waiting after S seconds (default 1800; the computation goes on)",
     )
-    parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
     parser.set_defaults(func=run)
 
 
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         path, params = "/api/v1/resilience", {"k": str(args.k), "limit": str(args.limit)}
     answer = _wait(target, path, params, args.timeout)
-    if args.json:
+    if wants_json(args):
         print(json.dumps(answer, indent=2))
     elif args.suggest is not None:
         print(render_suggestions(answer))
@@ -98,7 +100,7 @@ def _wait(target: Endpoint, path: str, params: dict[str, str], timeout_s: float)
     deadline = time.monotonic() + timeout_s
     shown = ""
     while True:
-        answer = request_json(target, path, params=params)
+        answer = request_json(target, path, params=params, options=OPTIONS)
         if not isinstance(answer, Mapping) or answer.get("state") != "running":
             if shown:
                 print(file=sys.stderr)

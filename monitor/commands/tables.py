@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from monitor.commands.units import human_amount
+
 Cell = str | int | float | None
 
 
@@ -35,16 +37,6 @@ def _text(cell: Cell) -> str:
     if isinstance(cell, int):
         return f"{cell:,}"
     return cell
-
-
-def human_amount(resource: str, value: float) -> str:
-    """``storage_bytes`` 1.2e15 → ``1.2 PB``; cores and GPUs as plain integers."""
-    if resource.endswith("_bytes"):
-        for unit, size in (("PB", 1e15), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
-            if value >= size:
-                return f"{value / size:,.1f} {unit}"
-        return f"{value:,.0f} B"
-    return f"{value:,.0f}"
 
 
 RESOURCE_NOUNS: Final = {

@@ -11,14 +11,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agents.errors import ConfigError
-from monitor.commands.api import add_url_argument, endpoint, request_json
+from monitor.commands.api import endpoint, request_json
 from monitor.commands.incidents import severity_rank
+from monitor.commands.options import add_console_command, wants_json
 from monitor.commands.tables import Cell, human_capacity, render_table
 
 
 def register(subparsers: Any) -> None:
     """Add the ``whatif`` subcommand."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = add_console_command(
+        subparsers,
         "whatif",
         help="what if these centers failed or links were cut? (changes nothing)",
         description=(
@@ -28,7 +30,6 @@ def register(subparsers: Any) -> None:
             "capacity that would become unreachable. Nothing changes for real."
         ),
     )
-    add_url_argument(parser)
     parser.add_argument(
         "--down",
         nargs="+",
@@ -60,7 +61,6 @@ def register(subparsers: Any) -> None:
         help="start from the current state (default) or from the healthy federation: every "
         "center live and every link up",
     )
-    parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
     parser.set_defaults(func=run)
 
 
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("dcmon whatif", "", "name something: --down ID, --cut A B or --repair")
     body = {"down": args.down, "cut": args.cut, "repair": repair, "base": args.base}
     answer = request_json(endpoint(args), "/api/v1/whatif", method="POST", body=body)
-    if args.json:
+    if wants_json(args):
         print(json.dumps(answer, indent=2))
         return 0
     print(render_whatif(answer))

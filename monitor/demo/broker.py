@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -50,12 +51,27 @@ def iotcore_available() -> bool:
     return importlib.util.find_spec("iotcore") is not None
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the parent dies (Linux)."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(libc_name).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _libc() -> ctypes.CDLL | None:
+    """The C library, loaded in the parent: a child between fork and exec only calls into it
+    (loading a library there could deadlock on a lock another thread held at fork time)."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
+def _die_with_parent(libc: ctypes.CDLL | None) -> Callable[[], None]:
+    """What the child runs before exec: get SIGTERM when the parent dies (Linux)."""
+
+    def arrange() -> None:
+        if libc is not None:
+            with contextlib.suppress(AttributeError):
+                libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return arrange
 
 
 def _free_port() -> int:
@@ -74,6 +90,7 @@ class DemoBroker:
     port: int
     process: subprocess.Popen[bytes]
     workdir: tempfile.TemporaryDirectory[str]
+    argv: list[str]
 
     @property
     def url(self) -> str:
@@ -84,6 +101,28 @@ class DemoBroker:
     def description(self) -> str:
         """What runs, for the start-up banner."""
         return f"{self.kind} (pid {self.process.pid}) on {self.url}"
+
+    def exit_reason(self) -> str | None:
+        """How the broker ended (``killed by SIGKILL``, ``exit status 1``); ``None`` while it
+        runs. Asking reaps an ended broker, so it never lingers as a zombie."""
+        code = self.process.poll()
+        if code is None:
+            return None
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"killed by {signal.Signals(-code).name}"
+            return f"killed by signal {-code}"
+        return f"exit status {code}"
+
+    def restart(self) -> None:
+        """Start the broker again on the same port (the clients reconnect to the same URL).
+
+        Raises:
+            BrokerUnavailable: when it does not come back.
+        """
+        self.exit_reason()
+        self.process = _spawn(self.argv, Path(self.workdir.name))
+        _wait_until_serving(self)
 
     def stop(self) -> None:
         """Terminate the broker and reap it (SIGKILL if it does not go within 5 s)."""
@@ -156,26 +195,40 @@ def _start(kind: str, command: object) -> DemoBroker:
     workdir = tempfile.TemporaryDirectory(prefix=f"dcmon-demo-{kind}-")
     port = _free_port()
     argv: list[str] = command(port, Path(workdir.name))
-    log = (Path(workdir.name) / "broker.log").open("ab")
-    process = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509 - before any thread starts in dcmon demo
-    )
-    log.close()
-    broker = DemoBroker(kind, port, process, workdir)
+    broker = DemoBroker(kind, port, _spawn(argv, Path(workdir.name)), workdir, argv)
+    _wait_until_serving(broker)
+    logger.info("demo broker: %s", broker.description)
+    return broker
+
+
+def _spawn(argv: list[str], workdir: Path) -> subprocess.Popen[bytes]:
+    with (workdir / "broker.log").open("ab") as log:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(_libc()),  # noqa: PLW1509 - only calls prctl (loaded before)
+        )
+
+
+def _wait_until_serving(broker: DemoBroker) -> None:
+    """Wait until the broker accepts connections; else stop it and raise ``BrokerUnavailable``."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = (Path(workdir.name) / "broker.log").read_text(errors="replace").strip()
+        if broker.process.poll() is not None:
+            log = Path(broker.workdir.name) / "broker.log"
+            output = log.read_text(errors="replace").strip()
             broker.stop()
-            raise BrokerUnavailable(f"{kind} exited at start-up: {output[-300:]}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            logger.info("demo broker: %s", broker.description)
-            return broker
+            raise BrokerUnavailable(f"{broker.kind} exited at start-up: {output[-300:]}")
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", broker.port), 0.5),
+        ):
+            return
         time.sleep(0.05)
     broker.stop()
-    raise BrokerUnavailable(f"{kind} did not accept connections within {START_TIMEOUT_S:.0f} s")
+    raise BrokerUnavailable(
+        f"{broker.kind} did not accept connections within {START_TIMEOUT_S:.0f} s"
+    )

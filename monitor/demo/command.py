@@ -18,18 +18,19 @@ from pathlib import Path
 from typing import Any, Final
 
 from agents.broker import parse_broker_url
-from agents.errors import ConfigError, DcmonError
-from agents.lifecycle import stop_on_signals
-from monitor.config import AggregatorConfig
+from agents.errors import DcmonError
+from agents.lifecycle import cancel_and_wait, stop_on_signals
+from agents.mqtt_compat import ignore_stale_socket_writers
+from monitor.config import DEFAULT_LISTEN, AggregatorConfig, parse_listen
 from monitor.demo.broker import DemoBroker, start_broker
 from monitor.demo.faults import build_demo_app
+from monitor.demo.supervise import keep_broker_alive, report_agent_outages
 from monitor.registry import Registry, load_registry
 from monitor.simulation.agent import Timing
 from monitor.simulation.federation import Simulator
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LISTEN: Final = "127.0.0.1:8080"
 DEMO_TIMING: Final = Timing(
     heartbeat_interval_s=1.0, probe_interval_s=2.0, capacity_interval_s=5.0, heartbeat_misses=3
 )
@@ -49,8 +50,19 @@ def register(subparsers: Any) -> None:
             "fault injection (dcmon fault … --url). Stop with Ctrl-C."
         ),
     )
-    parser.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT")
-    parser.add_argument("--topology", default="config/topology.yaml", metavar="FILE")
+    parser.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"HTTP address of the status page, API and metrics (default {DEFAULT_LISTEN}, "
+        "where the console commands look by default)",
+    )
+    parser.add_argument(
+        "--topology",
+        default="config/topology.yaml",
+        metavar="FILE",
+        help="the registry to simulate (default config/topology.yaml)",
+    )
     parser.add_argument(
         "--broker-kind",
         choices=("auto", "mosquitto", "iotcore"),
@@ -61,17 +73,9 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_listen(value: str, flag: str = "--listen") -> tuple[str, int]:
-    """``HOST:PORT`` → ``(host, port)``; raises ``ConfigError`` naming the flag."""
-    host, sep, port_text = value.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConfigError(flag, "", f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:8080)")
-    return host.strip("[]"), int(port_text)
-
-
 def run(args: argparse.Namespace) -> int:
     """Start the broker, then run the aggregator and the simulator until Ctrl-C/SIGTERM."""
-    host, port = parse_listen(args.listen)
+    host, port = parse_listen(args.listen, "--listen")
     registry = load_registry(args.topology)
     broker = start_broker(args.broker_kind)
     try:
@@ -132,9 +136,11 @@ async def _run_with_store(
     config = demo_config(broker.url, host, port, topology, str(Path(store) / "state.db"))
     aggregator = Aggregator(config, registry)
     simulator = Simulator(registry, parse_broker_url(broker.url), DEMO_TIMING, seed=seed)
+    ignore_stale_socket_writers(asyncio.get_running_loop())
     stop = asyncio.Event()
     ready = asyncio.Event()
     started = time.monotonic()
+    code = 0
     with stop_on_signals(stop):
         server = asyncio.create_task(
             serve(
@@ -151,17 +157,29 @@ async def _run_with_store(
             base = f"http://{_url_host(host)}:{aggregator.bound_port or port}"
             await simulator.start()
             _print_banner(base, registry)
-            watcher = asyncio.create_task(_announce_connected(aggregator, registry, started))
-            await stop.wait()
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
-            print("dcmon demo: stopping…", flush=True)
+            watchers = {
+                asyncio.create_task(_announce_connected(aggregator, registry, started)),
+                asyncio.create_task(report_agent_outages(simulator, _say)),
+            }
+            keeper = asyncio.create_task(keep_broker_alive(broker, _say))
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({keeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            await cancel_and_wait({*watchers, keeper, stopper})
+            if not keeper.cancelled() and keeper.exception() is None:
+                _say(f"{keeper.result()}; stopping")
+                code = 1
+            else:
+                _say("stopping…")
         finally:
             # The aggregator first: the agents' goodbyes are not news to anyone watching.
             server.cancel()
             await asyncio.gather(server, return_exceptions=True)
             await simulator.stop()
-    return 0
+    return code
+
+
+def _say(line: str) -> None:
+    print(f"dcmon demo: {line}", flush=True)
 
 
 async def _wait_ready(server: asyncio.Task[None], ready: asyncio.Event, listen: str) -> None:

@@ -35,8 +35,18 @@ def register(subparsers: Any) -> None:
             "of the registry; prints the message rate it sustains. Stop with Ctrl-C."
         ),
     )
-    parser.add_argument("--topology", default="config/topology.yaml", metavar="FILE")
-    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883", metavar="URL")
+    parser.add_argument(
+        "--topology",
+        default="config/topology.yaml",
+        metavar="FILE",
+        help="the registry whose centers to simulate (default config/topology.yaml)",
+    )
+    parser.add_argument(
+        "--broker",
+        default="mqtt://127.0.0.1:1883",
+        metavar="URL",
+        help="the broker the agents publish to (default mqtt://127.0.0.1:1883)",
+    )
     parser.add_argument(
         "--center-accounts",
         action="store_true",
@@ -56,16 +66,40 @@ def register(subparsers: Any) -> None:
         help="write the (scaled) registry the agents simulate, for the aggregator to load",
     )
     parser.add_argument("--seed", type=int, default=None, help="reproducible noise and drift")
-    parser.add_argument("--heartbeat-interval", type=float, default=5.0, metavar="S")
-    parser.add_argument("--probe-interval", type=float, default=10.0, metavar="S")
-    parser.add_argument("--capacity-interval", type=float, default=30.0, metavar="S")
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds between heartbeats (default 5)",
+    )
+    parser.add_argument(
+        "--probe-interval",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds between probe reports (default 10)",
+    )
+    parser.add_argument(
+        "--capacity-interval",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds between capacity reports (default 30)",
+    )
     parser.add_argument(
         "--duration",
         type=float,
         metavar="S",
         help="stop after S seconds (default: run until Ctrl-C)",
     )
-    parser.add_argument("--report-every", type=float, default=10.0, metavar="S")
+    parser.add_argument(
+        "--report-every",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="print the message rate every S seconds (default 10)",
+    )
     parser.set_defaults(func=run)
 
 

@@ -129,6 +129,16 @@ class Simulator:
         """Broker connections of the agents that failed or were lost, plus simulation errors."""
         return self.stats.errors + sum(agent.failures for agent in self.agents.values())
 
+    def agents_cut_off(self) -> int:
+        """How many agents that should hold a broker connection (running, not frozen) do not."""
+        network = self.network
+        return sum(
+            1
+            for center, agent in self.agents.items()
+            if network.agent_runs(center) and not network.agent_frozen(center)
+            if not agent.connected
+        )
+
     def connected_agents(self) -> int:
         """How many agents hold a broker connection right now."""
         return sum(agent.connected for agent in self.agents.values())
