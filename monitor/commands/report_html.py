@@ -1,8 +1,8 @@
 """An availability report as one offline HTML file: the report's tables and matplotlib charts
 drawn as inline SVG (no script, no stylesheet or font from elsewhere, no external fetch).
 
-matplotlib comes with the ``report`` extra (``pip install 'dcmon[report]'``); only this module
-imports it, and only when an HTML report is asked for.
+matplotlib comes with the ``report`` extra (``pip install 'dcmon[aggregator,report]'``); only
+this module imports it, and only when an HTML report is asked for.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def _figure(height: float = 3.2) -> Figure:
         from matplotlib.figure import Figure
     except ImportError:
         raise DcmonError(
-            "--format html draws its charts with matplotlib: pip install 'dcmon[report]'"
+            "--format html draws its charts with matplotlib: pip install 'dcmon[aggregator,report]'"
         ) from None
     return Figure(figsize=(9.0, height), layout="constrained")
 
