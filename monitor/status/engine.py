@@ -11,6 +11,7 @@ cheaply.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import partial
 from typing import Final
@@ -244,6 +245,13 @@ class StatusEngine:
                 change = Change.PICTURE  # a heartbeat that may bring the center back
             elif isinstance(payload, LinkReport):
                 change = self._links_change(record, before_fresh and before_probes_at is not None)
+        if (
+            change is Change.VALUES
+            and isinstance(payload, LinkReport)
+            and record.id in self._awaited
+            and not self._blind
+        ):
+            change = Change.PICTURE  # it may be the report the extended grace waits for
         if change is Change.PICTURE:
             self._dirty = True
             self._touched.add(record.id)
@@ -290,8 +298,9 @@ class StatusEngine:
         """The broker is back: a grace period starts at ``at``.
 
         It lasts one heartbeat window, plus the agents' reconnect cap after a blind spell unless
-        every center that was live before it is back sooner: agents that lost the broker too
-        back off before reconnecting, and a reconnect is never a reason to declare one down.
+        every center that was live before it is back (and has reported its links) sooner:
+        agents that lost the broker too back off before reconnecting, and a reconnect is never a
+        reason to declare one down.
         """
         self._blind = False
         self._grace_start = at
@@ -404,10 +413,22 @@ class StatusEngine:
             self._changed_values.clear()
         return self._snapshot
 
+    def _all_back(self, live: AbstractSet[str]) -> bool:
+        """Whether every center live before the blind spell is live again and, if it has
+        neighbours to probe, has sent a links report since: until then its links are unknown
+        only for want of reports, and ending the grace period would call centers cut off."""
+        start = self._grace_start
+        if start is None or not self._awaited <= live:
+            return False
+        for center in self._awaited:
+            reported = self._records[center].probes_at
+            if self._index.neighbours[center] and (reported is None or reported < start):
+                return False
+        return True
+
     def _end_extended_grace(self, now: float) -> None:
-        """Every center live before the blind spell is back: grace ends one heartbeat window
-        from now (time for the last ones' link reports), or at its usual end if that is later.
-        """
+        """Every center live before the blind spell is back and has reported its links: grace
+        ends one heartbeat window from now, or at its usual end if that is later."""
         self._awaited = frozenset()
         if self._grace_extra_s and self._grace_start is not None:
             extra = max(0.0, now - self._grace_start)
@@ -514,7 +535,7 @@ class StatusEngine:
             )
         newly_live = picture.live - self._judged_live
         self._judged_live = set(picture.live)
-        if self._awaited and not self._blind and self._awaited <= picture.live:
+        if self._awaited and not self._blind and self._all_back(picture.live):
             self._end_extended_grace(now)
         self._touched = set()
         for center in newly_live:
