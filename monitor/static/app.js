@@ -26,7 +26,7 @@ const page = {
   schema: null, statuses: [], linkStates: [], tiers: [], severities: [], resources: [],
   marks: new Map(), markers: new Map(), lines: new Map(), centers: new Map(), links: new Map(),
   incidents: [], blind: false, lastOk: 0, lastAt: null, lastError: null, streamDownSince: null,
-  refreshTimer: null, events: [], detailId: null,
+  refreshTimer: null, events: [], detailId: null, detailAsked: 0, detailShown: 0,
   picked: { down: new Set(), cut: new Map() }, whatif: null,
 };
 
@@ -593,12 +593,19 @@ function scheduleRefresh(delayMs) {
 
 // --- center detail -----------------------------------------------------------------------------
 
+// The panel never shows one center's facts under another's name: opening a different center
+// empties it first ("loading …", aria-busy) and only the answer for the center now open, and no
+// older answer than the one shown, fills it (a click while a refresh is under way, a slow API).
 async function openDetail(id) {
-  page.detailId = id;
   const panel = document.getElementById("detail");
   panel.hidden = false;
-  panel.setAttribute("data-center", id);
-  if (!panel.firstChild) panel.append(el("p", {}, `loading ${id}…`));
+  if (page.detailId !== id || !panel.firstChild) {
+    page.detailId = id;
+    page.detailShown = 0;
+    panel.setAttribute("data-center", id);
+    panel.setAttribute("aria-busy", "true");
+    panel.replaceChildren(el("p", {}, `loading ${id}…`));
+  }
   await refreshDetail();
 }
 
@@ -606,20 +613,26 @@ function closeDetail() {
   page.detailId = null;
   const panel = document.getElementById("detail");
   panel.hidden = true;
+  panel.removeAttribute("aria-busy");
   panel.replaceChildren();
 }
 
 async function refreshDetail() {
   const id = page.detailId;
+  const asked = ++page.detailAsked;
   const panel = document.getElementById("detail");
   let answer;
   try {
     answer = await getJSON(`/api/v1/centers/${encodeURIComponent(id)}`);
   } catch (err) {
+    if (page.detailId !== id || asked < page.detailShown) return;
+    page.detailShown = asked;
+    panel.removeAttribute("aria-busy");
     panel.replaceChildren(el("p", { class: "error" }, `${id}: ${err.message}`));
     return;
   }
-  if (page.detailId !== id) return;
+  if (page.detailId !== id || asked < page.detailShown) return;
+  page.detailShown = asked;
   const c = answer.center;
   const close = el("button", { type: "button", class: "close", "aria-label": "close" }, "×");
   close.addEventListener("click", closeDetail);
@@ -648,8 +661,9 @@ async function refreshDetail() {
       el("td", { class: "num" }, l.loss_ratio != null ? `${(100 * l.loss_ratio).toFixed(0)} %` : "–"),
       el("td", { class: "num" }, String(l.bandwidth_gbps)), el("td", {}, cut));
   })));
+  panel.removeAttribute("aria-busy");
   panel.replaceChildren(
-    el("header", {}, el("h3", {}, c.name, " ", el("span", { class: "count" }, c.id)), close),
+    el("header", {}, el("h3", {}, c.name, " ", el("span", { class: "count", "data-detail-id": "" }, c.id)), close),
     el("p", { class: "status" }, pill(c.status), hypothetical),
     c.why ? el("p", { class: "why" }, c.why) : null,
     el("p", { class: "facts" }, facts.join(" · ")),
