@@ -42,12 +42,16 @@ _STATUS_LINE = re.compile(r'^dcmon_center_status\{center="([^"]+)",status="([a-z
 
 
 def _cut_off_centers(live: LiveAggregator) -> set[tuple[str, str]]:
-    """(center, status) for every center /metrics reports down, isolated or unreachable."""
+    """(center, status) for every center /metrics reports down, isolated or unreachable (and,
+    for the failure message, the API's why of each)."""
     found = set()
     for line in live.get("/metrics")[1].decode().splitlines():
         match = _STATUS_LINE.match(line)
         if match and match.group(2) in CUT_OFF:
             found.add((match.group(1), match.group(2)))
+    if found:
+        whys = {c["id"]: c["why"] for c in live.json("/api/v1/centers")["centers"]}
+        found = {(center, f"{status}: {whys.get(center)}") for center, status in found}
     return found
 
 
