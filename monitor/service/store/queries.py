@@ -10,22 +10,14 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Final
 
+from monitor.service.maintenance import ROW_KEYS
 from monitor.service.store.records import INCIDENT_COLUMNS, incident_of
 from monitor.status.model import Incident
 
 RESOLVED_RESTORED: Final = 1000
 """Resolved incidents handed back at start-up (the API's in-memory history, and flaps)."""
-MAINTENANCE_COLUMNS: Final = (
-    "id",
-    "kind",
-    "ids",
-    "start",
-    "end",
-    "reason",
-    "author",
-    "created_at",
-    "ended_at",
-)
+MAINTENANCE_COLUMNS: Final = ROW_KEYS
+"""A maintenance window's columns: the keys of its persisted row (one definition)."""
 
 
 @dataclass(frozen=True, slots=True)
